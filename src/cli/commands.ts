@@ -1,0 +1,219 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config.ts';
+import { decide } from '../core/decision.ts';
+import { TesseraError } from '../core/errors.ts';
+import { startServer } from '../http/server.ts';
+import { createLogger } from '../logging/logger.ts';
+import { createServices, type Services } from '../services/create-services.ts';
+import { openDatabase, parseDatabaseUrl } from '../storage/database.ts';
+import { FileKeyRing } from '../storage/file-key-ring.ts';
+import { migrateToLatest } from '../storage/migrations.ts';
+import { UsageError } from './usage-error.ts';
+
+type Handler = (args: readonly string[]) => Promise<number>;
+
+const OPERATOR = { kind: 'operator' } as const;
+
+const COMMANDS: Readonly<Record<string, Handler>> = {
+  serve,
+  migrate,
+  accounts: (args) => subcommand('accounts', args, { create: createAccount }),
+  tokens: (args) =>
+    subcommand('tokens', args, { create: createToken, list: listTokens, delete: deleteToken }),
+  verify,
+  keys: (args) => subcommand('keys', args, { rotate: rotateKeys, list: listKeys }),
+};
+
+export async function runCommand(command: string, args: readonly string[]): Promise<number> {
+  const handler = COMMANDS[command];
+  if (!handler) throw new UsageError(`unknown command "${command}" (see tessera --help)`);
+  return handler(args);
+}
+
+function subcommand(
+  name: string,
+  args: readonly string[],
+  handlers: Readonly<Record<string, Handler>>,
+): Promise<number> {
+  const [verb, ...rest] = args;
+  const handler = verb === undefined ? undefined : handlers[verb];
+  if (!handler) {
+    throw new UsageError(
+      `${name} needs one of: ${Object.keys(handlers).join(', ')} (see tessera ${name} --help)`,
+    );
+  }
+  return handler(rest);
+}
+
+function parse<T extends NonNullable<Parameters<typeof parseArgs>[0]>['options']>(
+  args: readonly string[],
+  options: T,
+  positionals: readonly string[],
+) {
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>
+  >;
+  try {
+    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message.split('\n')[0]);
+  }
+  if (parsed.positionals.length !== positionals.length) {
+    throw new UsageError(`expected ${positionals.map((p) => `<${p}>`).join(' ') || 'no arguments'}`);
+  }
+  return parsed;
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function withServices<T>(work: (services: Services) => Promise<T>): Promise<T> {
+  const services = await createServices(loadConfig());
+  try {
+    return await work(services);
+  } finally {
+    await services.close();
+  }
+}
+
+async function serve(args: readonly string[]): Promise<number> {
+  parse(args, {}, []);
+  const config = loadConfig();
+  const logger = createLogger({ level: config.logLevel });
+  const services = await createServices(config);
+  const server = await startServer(services, logger);
+  logger.info('listening', { url: server.url, dataDir: config.dataDir });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  await services.close();
+  logger.info('stopped');
+  return 0;
+}
+
+async function migrate(args: readonly string[]): Promise<number> {
+  parse(args, {}, []);
+  const db = openDatabase(parseDatabaseUrl(loadConfig().databaseUrl));
+  try {
+    print({ applied: await migrateToLatest(db) });
+  } finally {
+    await db.destroy();
+  }
+  return 0;
+}
+
+async function createAccount(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    { email: { type: 'string' }, 'password-stdin': { type: 'boolean' } },
+    ['username'],
+  );
+  if (!values.email) throw new UsageError('--email is required');
+  if (!values['password-stdin'])
+    throw new UsageError('--password-stdin is required (passwords are never arguments)');
+  const password = (await readStdin()).replace(/\r?\n$/, '');
+  const [username] = positionals as [string];
+  print(
+    await withServices((s) =>
+      s.accounts.createAccount({ username, email: values.email as string, password }),
+    ),
+  );
+  return 0;
+}
+
+async function createToken(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      scopes: { type: 'string' },
+      note: { type: 'string' },
+      'allowed-url': { type: 'string', multiple: true },
+    },
+    ['username'],
+  );
+  if (values.scopes === undefined) throw new UsageError('--scopes is required (comma-separated)');
+  const scopes = values.scopes
+    .split(',')
+    .map((scope) => scope.trim())
+    .filter(Boolean);
+  const allowedUrls = values['allowed-url'] ?? [];
+  const request = {
+    note: values.note ?? '',
+    scopes,
+    allowedUrls: allowedUrls.length > 0 ? allowedUrls : null,
+    extensions: {},
+    rateLimit: null,
+    expiresAt: null,
+  };
+  print(await withServices((s) => s.tokens.create(OPERATOR, positionals[0] as string, request)));
+  return 0;
+}
+
+async function listTokens(args: readonly string[]): Promise<number> {
+  const { positionals } = parse(args, {}, ['username']);
+  const username = positionals[0] as string;
+  const all = await withServices(async (s) => {
+    const tokens = [];
+    let start: string | undefined;
+    do {
+      const page = await s.tokens.list(OPERATOR, username, {
+        sortBy: 'created',
+        limit: 100,
+        ...(start ? { start } : {}),
+      });
+      tokens.push(...page.tokens);
+      start = page.next;
+    } while (start);
+    return tokens;
+  });
+  print(all);
+  return 0;
+}
+
+async function deleteToken(args: readonly string[]): Promise<number> {
+  const { positionals } = parse(args, {}, ['username', 'id']);
+  const [username, id] = positionals as [string, string];
+  await withServices((s) => s.tokens.remove(OPERATOR, username, id));
+  print({ deleted: id });
+  return 0;
+}
+
+async function verify(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    { scope: { type: 'string' }, referer: { type: 'string' }, origin: { type: 'string' } },
+    ['token'],
+  );
+  const decision = await withServices(async (s) => {
+    const inspection = await s.tokens.inspect(positionals[0] as string);
+    return decide({ ...inspection, scope: values.scope, referer: values.referer, origin: values.origin });
+  });
+  print(decision);
+  return decision.allowed ? 0 : 1;
+}
+
+async function rotateKeys(args: readonly string[]): Promise<number> {
+  parse(args, {}, []);
+  const ring = new FileKeyRing(loadConfig().dataDir, { now: () => Date.now() });
+  const kid = ring.rotate();
+  print({ active: kid, keys: ring.listKeys() });
+  return 0;
+}
+
+async function listKeys(args: readonly string[]): Promise<number> {
+  parse(args, {}, []);
+  const ring = new FileKeyRing(loadConfig().dataDir, { now: () => Date.now() });
+  print({ active: ring.activeKey().id, keys: ring.listKeys() });
+  return 0;
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY)
+    throw new TesseraError('invalid_field', '--password-stdin expects the password on standard input');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

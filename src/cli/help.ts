@@ -1,0 +1,57 @@
+export const USAGE = `Usage: tessera <command> [options]
+
+Commands:
+  serve                                   Start the HTTP server (what npm start runs)
+  migrate                                 Apply pending database migrations
+  accounts create <username> --email <email> --password-stdin
+                                          Create an account and its default public token
+  tokens create <username> --scopes <a,b> [--note <text>] [--allowed-url <url>]...
+                                          Create a token (a secret token is shown only here)
+  tokens list <username>                  List an account's tokens
+  tokens delete <username> <id>           Delete (revoke) a token
+  verify <token> [--scope <s>] [--referer <url>] [--origin <url>]
+                                          Check a token; exit status 0 only if it is allowed
+  keys rotate                             Add a new signing key for temporary tokens
+  keys list                               List signing key ids and creation times
+
+Options:
+  -h, --help                              Show help (also: tessera <command> --help)
+  -v, --version                           Show the version
+
+Settings come from the environment (PORT, HOST, TESSERA_DATA_DIR, TESSERA_DATABASE_URL, ...): see the README.
+Output is JSON on stdout; errors are one line on stderr with a non-zero exit status.`;
+
+export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  serve: `Usage: tessera serve
+
+Starts the HTTP server on HOST:PORT (default 127.0.0.1:3000), applying migrations first.
+Stops cleanly on SIGINT or SIGTERM.`,
+  migrate: `Usage: tessera migrate
+
+Applies pending schema migrations to TESSERA_DATABASE_URL and prints {"applied": [...]}.`,
+  accounts: `Usage: tessera accounts create <username> --email <email> --password-stdin
+
+Reads the password from standard input (one line), creates the account and its default public
+token, and prints {"username", "email", "defaultToken"}.
+Usernames: 1-32 characters of a-z, 0-9, "_" and "-", starting with a letter or digit.
+Passwords: 12 to 128 characters.`,
+  tokens: `Usage:
+  tessera tokens create <username> --scopes <a,b> [--note <text>] [--allowed-url <url>]...
+  tessera tokens list <username>
+  tessera tokens delete <username> <id>
+
+create prints the token's metadata with "token" included: for a secret (sk) token this is the only
+time it is shown. A token with any secret scope is secret. --allowed-url may be repeated.
+list prints the metadata of every live token; delete revokes a token (the default token is
+replaced by a fresh one).`,
+  verify: `Usage: tessera verify <token> [--scope <scope>] [--referer <url>] [--origin <url>]
+
+Prints the decision as JSON: {"allowed": true, "username", "tokenId", "usage", "scopes"} or
+{"allowed": false, "status", "reason", "message"}. Exit status 0 only when allowed.`,
+  keys: `Usage:
+  tessera keys rotate
+  tessera keys list
+
+rotate adds a new signing key for temporary tokens; older keys keep verifying until every token
+they signed has expired (one hour plus a minute of clock leeway), then are dropped.`,
+};

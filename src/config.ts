@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { SCOPE_ID_PATTERN, type Scope } from './core/scopes.ts';
+
+export interface RateLimitConfig {
+  readonly limit: number;
+  readonly interval: number;
+}
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly databaseUrl: string;
+  readonly redisUrl: string | null;
+  /** Explicit external origin; when null, the server derives it from where it listens. */
+  readonly publicUrl: string | null;
+  readonly signup: 'open' | 'closed';
+  readonly logLevel: 'info' | 'silent';
+  readonly configFile: string | null;
+  readonly extraScopes: readonly Scope[];
+  readonly tokensApiRateLimit: RateLimitConfig;
+}
+
+const fileSchema = z
+  .object({
+    scopes: z
+      .array(
+        z.strictObject({
+          id: z.string().regex(SCOPE_ID_PATTERN, 'scope ids look like "area:action" (lowercase ASCII)'),
+          description: z.string().min(1).max(200),
+          public: z.boolean(),
+        }),
+      )
+      .max(200)
+      .default([]),
+    limits: z
+      .strictObject({
+        tokensApi: z
+          .strictObject({
+            limit: z.number().int().min(1).max(1_000_000),
+            interval: z.number().int().min(1).max(86_400),
+          })
+          .optional(),
+      })
+      .default({}),
+  })
+  .strict();
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Reads every setting from the environment (and `TESSERA_CONFIG`) once; the result is frozen. */
+export function loadConfig(env: Env = process.env): Config {
+  const port = parsePort(env.PORT ?? '3000');
+  const host = env.HOST || '127.0.0.1';
+  const dataDir = resolve(env.TESSERA_DATA_DIR || './data');
+  const configFile = env.TESSERA_CONFIG || null;
+  const file = configFile ? readConfigFile(configFile) : fileSchema.parse({});
+  return Object.freeze({
+    port,
+    host,
+    dataDir,
+    databaseUrl: env.TESSERA_DATABASE_URL || `sqlite:${resolve(dataDir, 'tessera.db')}`,
+    redisUrl: env.TESSERA_REDIS_URL || null,
+    publicUrl: env.TESSERA_PUBLIC_URL ? parsePublicUrl(env.TESSERA_PUBLIC_URL) : null,
+    signup: parseChoice('TESSERA_SIGNUP', env.TESSERA_SIGNUP || 'open', ['open', 'closed'] as const),
+    logLevel: parseChoice('TESSERA_LOG_LEVEL', env.TESSERA_LOG_LEVEL || 'info', ['info', 'silent'] as const),
+    configFile,
+    extraScopes: Object.freeze(file.scopes),
+    tokensApiRateLimit: Object.freeze(file.limits.tokensApi ?? { limit: 100, interval: 60 }),
+  });
+}
+
+function readConfigFile(path: string): z.infer<typeof fileSchema> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new TypeError(`TESSERA_CONFIG: cannot read ${path} as JSON (${(error as Error).message})`);
+  }
+  const result = fileSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new TypeError(`TESSERA_CONFIG: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
+  }
+  return result.data;
+}
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new TypeError(`PORT must be 0-65535, not "${text}"`);
+  return port;
+}
+
+function parsePublicUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new TypeError(`TESSERA_PUBLIC_URL must be an absolute URL, not "${text}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TypeError('TESSERA_PUBLIC_URL must be http or https');
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+function parseChoice<T extends string>(name: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new TypeError(`${name} must be one of ${choices.join(', ')}, not "${value}"`);
+  }
+  return value as T;
+}
+
+/** The origin a server listening on host:port is reached at, for the default public URL. */
+export function localUrl(host: string, port: number): string {
+  return `http://${hostForUrl(host)}:${port}`;
+}
+
+function hostForUrl(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,19 @@
+import type { Usage } from './token-format.ts';
+
+/** Who asks for a change: a verified token, or the operator at the command line. */
+export type Authorizer =
+  | {
+      readonly kind: 'token';
+      readonly username: string;
+      readonly usage: Usage;
+      readonly scopes: readonly string[];
+      /** The persistent token's id; for a tk, the id of the persistent token behind it. */
+      readonly tokenId: string | null;
+      /** For a tk: its expiry, Unix seconds. */
+      readonly expires: number | null;
+    }
+  | { readonly kind: 'operator' };
+
+export function hasScope(authorizer: Authorizer, scope: string): boolean {
+  return authorizer.kind === 'operator' || authorizer.scopes.includes(scope);
+}

@@ -1,0 +1,150 @@
+import type { Authorizer } from './authorizer.ts';
+import { TesseraError } from './errors.ts';
+import { allKnown, dedupeScopes, hasSecretScope, isSubset, type ScopeCatalogue } from './scopes.ts';
+import type { PersistentUsage, TemporaryClaims } from './token-format.ts';
+import type { RateLimitSetting, TokenExtensions, TokenRecord } from './tokens.ts';
+import { parseAllowedUrl } from './url-restrictions.ts';
+
+export const MAX_ALLOWED_URLS = 100;
+export const MAX_TEMPORARY_LIFETIME_MS = 3600_000;
+
+export interface CreateRequest {
+  readonly note: string;
+  readonly scopes: readonly string[];
+  readonly allowedUrls: readonly string[] | null;
+  readonly extensions: TokenExtensions;
+  readonly rateLimit: RateLimitSetting | null;
+  readonly expiresAt: string | null;
+}
+
+export interface CreatePlan extends CreateRequest {
+  readonly usage: PersistentUsage;
+}
+
+/** In a patch, an absent key leaves the field alone and `null` clears it. */
+export interface UpdateRequest {
+  readonly note?: string;
+  readonly scopes?: readonly string[];
+  readonly allowedUrls?: readonly string[] | null;
+  readonly extensions?: { readonly [K in keyof TokenExtensions]?: NonNullable<TokenExtensions[K]> | null };
+  readonly rateLimit?: RateLimitSetting | null;
+  readonly expiresAt?: string | null;
+}
+
+export type UpdatePlan = Pick<
+  TokenRecord,
+  'note' | 'scopes' | 'allowedUrls' | 'extensions' | 'rateLimit' | 'expiresAt'
+>;
+
+export interface TemporaryRequest {
+  readonly expires: number;
+  readonly scopes: readonly string[];
+}
+
+export function planCreate(
+  request: CreateRequest,
+  context: { readonly authorizer: Authorizer; readonly catalogue: ScopeCatalogue; readonly now: number },
+): CreatePlan {
+  if (context.authorizer.kind === 'token' && context.authorizer.usage === 'tk') {
+    throw new TesseraError('forbidden', 'temporary tokens may only create temporary tokens');
+  }
+  const scopes = checkScopes(request.scopes, context);
+  checkAllowedUrls(request.allowedUrls);
+  checkExpiresAt(request.expiresAt, context.now);
+  const usage = hasSecretScope(context.catalogue, scopes) ? 'sk' : 'pk';
+  return { ...request, scopes, usage };
+}
+
+export function planUpdate(
+  current: TokenRecord,
+  request: UpdateRequest,
+  context: { readonly authorizer: Authorizer; readonly catalogue: ScopeCatalogue; readonly now: number },
+): UpdatePlan {
+  const scopes = request.scopes === undefined ? current.scopes : checkScopes(request.scopes, context);
+  if (current.usage === 'pk' && hasSecretScope(context.catalogue, scopes)) {
+    throw new TesseraError('scopes_invalid');
+  }
+  const allowedUrls = request.allowedUrls === undefined ? current.allowedUrls : request.allowedUrls;
+  checkAllowedUrls(allowedUrls);
+  const expiresAt = request.expiresAt === undefined ? current.expiresAt : request.expiresAt;
+  if (request.expiresAt) checkExpiresAt(request.expiresAt, context.now);
+  if (current.isDefault) checkDefaultToken({ allowedUrls, expiresAt });
+  return {
+    note: request.note ?? current.note,
+    scopes,
+    allowedUrls,
+    extensions: mergeExtensions(current.extensions, request.extensions),
+    rateLimit: request.rateLimit === undefined ? current.rateLimit : request.rateLimit,
+    expiresAt,
+  };
+}
+
+export function planTemporary(
+  request: TemporaryRequest,
+  context: { readonly authorizer: Authorizer; readonly catalogue: ScopeCatalogue; readonly now: number },
+): TemporaryClaims {
+  const { authorizer, now } = context;
+  if (authorizer.kind !== 'token') throw new TypeError('temporary tokens are minted by a token');
+  if (request.expires <= now) throw new TesseraError('expires_in_past');
+  if (request.expires > now + MAX_TEMPORARY_LIFETIME_MS) throw new TesseraError('expires_too_far');
+  const expires = Math.floor(request.expires / 1000);
+  if (authorizer.expires !== null && expires > authorizer.expires) {
+    throw new TesseraError('expires_beyond_authorizer');
+  }
+  return {
+    username: authorizer.username,
+    expires,
+    issuedAt: Math.floor(now / 1000),
+    scopes: checkScopes(request.scopes, context),
+    ...(authorizer.tokenId === null ? {} : { parentId: authorizer.tokenId }),
+  };
+}
+
+function checkScopes(
+  requested: readonly string[],
+  context: { readonly authorizer: Authorizer; readonly catalogue: ScopeCatalogue },
+): string[] {
+  const scopes = dedupeScopes(requested);
+  if (!allKnown(context.catalogue, scopes)) throw new TesseraError('scopes_invalid');
+  if (context.authorizer.kind === 'token' && !isSubset(scopes, context.authorizer.scopes)) {
+    throw new TesseraError('scopes_invalid');
+  }
+  return scopes;
+}
+
+function checkAllowedUrls(allowedUrls: readonly string[] | null): void {
+  if (allowedUrls === null) return;
+  if (allowedUrls.length > MAX_ALLOWED_URLS) {
+    throw new TesseraError('invalid_field', `allowedUrls may contain at most ${MAX_ALLOWED_URLS} URLs`);
+  }
+  for (const entry of allowedUrls) {
+    if (parseAllowedUrl(entry) === undefined) {
+      throw new TesseraError('invalid_field', 'allowedUrls contains an invalid URL');
+    }
+  }
+}
+
+function checkExpiresAt(expiresAt: string | null, now: number): void {
+  if (expiresAt !== null && Date.parse(expiresAt) <= now) {
+    throw new TesseraError('invalid_field', 'expiresAt must be in the future');
+  }
+}
+
+function checkDefaultToken(fields: Pick<TokenRecord, 'allowedUrls' | 'expiresAt'>): void {
+  if (fields.allowedUrls !== null) {
+    throw new TesseraError('invalid_field', 'the default token cannot have allowedUrls');
+  }
+  if (fields.expiresAt !== null) {
+    throw new TesseraError('invalid_field', 'the default token cannot expire');
+  }
+}
+
+function mergeExtensions(current: TokenExtensions, patch: UpdateRequest['extensions']): TokenExtensions {
+  if (!patch) return current;
+  const merged: Record<string, unknown> = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else if (value !== undefined) merged[key] = value;
+  }
+  return merged as TokenExtensions;
+}

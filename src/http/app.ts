@@ -1,0 +1,77 @@
+import { type Context, Hono } from 'hono';
+import { ERRORS, isTesseraError } from '../core/errors.ts';
+import { type Logger, redact } from '../logging/logger.ts';
+import type { Services } from '../services/create-services.ts';
+import { openApiDocument } from './openapi.ts';
+import { tokensRoutes } from './tokens-routes.ts';
+
+export interface AppOptions {
+  readonly logger: Logger;
+  /** The external origin, resolved once the server listens (it may have asked for port 0). */
+  readonly publicUrl: () => string;
+}
+
+const API_PREFIXES = ['/tokens/', '/scopes/'];
+const EXPOSED_HEADERS = 'Link, Retry-After, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset';
+
+export function createApp(services: Services, options: AppOptions): Hono {
+  const app = new Hono();
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+    c.header('Cache-Control', 'no-store');
+    if (isApiPath(c.req.path)) applyCors(c);
+    options.logger.info('request', {
+      method: c.req.method,
+      url: new URL(c.req.url).pathname + new URL(c.req.url).search,
+      status: c.res.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+    });
+  });
+  app.options('*', (c) => {
+    if (!isApiPath(c.req.path)) return c.json({ message: 'Not found' }, 404);
+    c.header('Access-Control-Allow-Methods', 'GET, POST, PATCH, DELETE');
+    c.header('Access-Control-Allow-Headers', 'Content-Type, Authorization');
+    c.header('Access-Control-Max-Age', '86400');
+    return c.body(null, 204);
+  });
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    try {
+      await services.store.ping();
+      return c.json({ status: 'ready' });
+    } catch {
+      c.header('Retry-After', '5');
+      return c.json({ status: 'unavailable', message: 'the store is not reachable' }, 503);
+    }
+  });
+  app.get('/openapi.json', (c) => c.json(openApiDocument(options.publicUrl())));
+  app.get('/', (c) => c.json(serviceIndex()));
+  app.route('/', tokensRoutes(services, { publicUrl: options.publicUrl }));
+  app.notFound((c) => c.json({ message: ERRORS.not_found.message }, 404));
+  app.onError((error, c) => {
+    if (isTesseraError(error)) return c.json({ message: error.message }, error.status as 400);
+    options.logger.error('unhandled error', { error: redact(String((error as Error).stack ?? error)) });
+    return c.json({ message: ERRORS.internal.message }, 500);
+  });
+  return app;
+}
+
+function isApiPath(path: string): boolean {
+  return API_PREFIXES.some((prefix) => path.startsWith(prefix)) || path === '/tokens/v2';
+}
+
+/** Mapbox's web services allow cross-origin requests from anywhere; `Link` must be readable for paging. */
+function applyCors(c: Context): void {
+  c.header('Access-Control-Allow-Origin', '*');
+  c.header('Access-Control-Expose-Headers', EXPOSED_HEADERS);
+}
+
+function serviceIndex(): object {
+  return {
+    name: 'Tessera',
+    description: 'Access tokens for HTTP APIs, compatible with the Mapbox Tokens API',
+    links: { openapi: '/openapi.json', health: '/healthz', readiness: '/readyz' },
+  };
+}

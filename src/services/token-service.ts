@@ -1,0 +1,197 @@
+import { type Authorizer, hasScope } from '../core/authorizer.ts';
+import { TesseraError } from '../core/errors.ts';
+import type { Clock, KeyRing, RandomSource } from '../core/ports.ts';
+import type { ScopeCatalogue } from '../core/scopes.ts';
+import type { Store, TokenSortKey } from '../core/store.ts';
+import { issueTemporaryToken, type ParsedToken, parseToken } from '../core/token-format.ts';
+import {
+  type CreateRequest,
+  planCreate,
+  planTemporary,
+  planUpdate,
+  type TemporaryRequest,
+  type UpdateRequest,
+} from '../core/token-policy.ts';
+import { assessPersistent, assessTemporary, type TokenCode } from '../core/token-status.ts';
+import { isoTime, type TokenMetadata, type TokenRecord, toMetadata } from '../core/tokens.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+import { issueDefaultToken, issueToken } from './token-issuer.ts';
+
+export interface TokenServiceDeps {
+  readonly store: Store;
+  readonly keyRing: KeyRing;
+  readonly catalogue: ScopeCatalogue;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+}
+
+export interface Inspection {
+  readonly code: TokenCode;
+  readonly token?: ParsedToken;
+  readonly record?: TokenRecord;
+}
+
+export interface ListOptions {
+  readonly isDefault?: boolean;
+  readonly usage?: 'pk' | 'sk';
+  readonly sortBy: TokenSortKey;
+  readonly limit: number;
+  readonly start?: string;
+}
+
+export interface TokenPage {
+  readonly tokens: TokenMetadata[];
+  /** The `start` of the next page, when there is one. */
+  readonly next?: string;
+}
+
+export interface TemporaryTokenResponse {
+  readonly token: string;
+  readonly issued_at: string;
+  readonly expires: string;
+  readonly expires_in: number;
+}
+
+export interface ScopeListing {
+  readonly id: string;
+  readonly description: string;
+  readonly public?: true;
+}
+
+export type TokenService = ReturnType<typeof createTokenService>;
+
+const MAX_UPDATE_ATTEMPTS = 5;
+
+export function createTokenService(deps: TokenServiceDeps) {
+  const { store, keyRing, catalogue, clock, random } = deps;
+
+  async function inspect(raw: string): Promise<Inspection> {
+    const token = parseToken(raw);
+    if (!token) return { code: 'TokenMalformed' };
+    const now = clock.now();
+    if (token.usage === 'tk') {
+      const parent = token.parentId === undefined ? undefined : await store.findToken(token.parentId);
+      return { code: assessTemporary(token, keyRing.findKey(token.keyId), parent, now), token };
+    }
+    const record = token.checksumValid ? await store.findToken(token.tokenId) : undefined;
+    const code = assessPersistent(token, record, now);
+    return code === 'TokenValid' && record ? { code, token, record } : { code, token };
+  }
+
+  /** Resolves an access token to its authority; anything but a valid token is 401. */
+  async function authenticate(raw: string | undefined): Promise<Authorizer> {
+    if (!raw) throw new TesseraError('unauthorized');
+    const { code, token, record } = await inspect(raw);
+    if (code !== 'TokenValid' || !token) throw new TesseraError('unauthorized');
+    if (token.usage === 'tk') {
+      const { username, scopes, expires, parentId } = token;
+      return { kind: 'token', username, usage: 'tk', scopes, tokenId: parentId ?? null, expires };
+    }
+    if (!record) throw new TesseraError('unauthorized');
+    const { username, usage, scopes, id } = record;
+    return { kind: 'token', username, usage, scopes, tokenId: id, expires: null };
+  }
+
+  /** Mapbox's order: unknown account, then someone else's account, then a missing scope; all 404. */
+  async function authorize(authorizer: Authorizer, username: string, scope: string): Promise<void> {
+    if (authorizer.kind === 'operator' || authorizer.username !== username) {
+      if (!(await store.findAccount(username))) throw new TesseraError('no_such_user');
+      if (authorizer.kind === 'token') throw new TesseraError('not_found');
+    }
+    if (!hasScope(authorizer, scope)) throw new TesseraError('not_found');
+  }
+
+  async function list(authorizer: Authorizer, username: string, options: ListOptions): Promise<TokenPage> {
+    await authorize(authorizer, username, 'tokens:read');
+    const after = options.start === undefined ? undefined : decodeCursor(options.start);
+    if (options.start !== undefined && !after) throw new TesseraError('start_invalid');
+    const rows = await store.listTokens({
+      username,
+      sortBy: options.sortBy,
+      limit: options.limit + 1,
+      ...(options.isDefault === undefined ? {} : { isDefault: options.isDefault }),
+      ...(options.usage === undefined ? {} : { usage: options.usage }),
+      ...(after ? { after } : {}),
+    });
+    const page = rows.slice(0, options.limit);
+    const last = page.at(-1);
+    const next =
+      rows.length > options.limit && last
+        ? encodeCursor({ value: last[options.sortBy], id: last.id })
+        : undefined;
+    return { tokens: page.map((record) => toMetadata(record)), ...(next ? { next } : {}) };
+  }
+
+  async function create(
+    authorizer: Authorizer,
+    username: string,
+    request: CreateRequest,
+  ): Promise<TokenMetadata> {
+    await authorize(authorizer, username, 'tokens:write');
+    const now = clock.now();
+    const plan = planCreate(request, { authorizer, catalogue, now });
+    const { record, token } = issueToken({ username, plan, isDefault: false, now }, random);
+    await store.insertToken(record);
+    return toMetadata(record, { secretToken: token });
+  }
+
+  async function createTemporary(
+    authorizer: Authorizer,
+    username: string,
+    request: TemporaryRequest,
+  ): Promise<TemporaryTokenResponse> {
+    await authorize(authorizer, username, 'tokens:write');
+    const claims = planTemporary(request, { authorizer, catalogue, now: clock.now() });
+    return {
+      token: issueTemporaryToken(claims, keyRing.activeKey()),
+      issued_at: isoTime(claims.issuedAt * 1000),
+      expires: isoTime(claims.expires * 1000),
+      expires_in: claims.expires - claims.issuedAt,
+    };
+  }
+
+  async function update(
+    authorizer: Authorizer,
+    username: string,
+    id: string,
+    request: UpdateRequest,
+  ): Promise<TokenMetadata> {
+    await authorize(authorizer, username, 'tokens:write');
+    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+      const current = await findLive(username, id);
+      const now = clock.now();
+      const plan = planUpdate(current, request, { authorizer, catalogue, now });
+      const modified = isoTime(Math.max(now, Date.parse(current.modified) + 1));
+      const updated = await store.updateToken(id, current.version, { ...plan, modified });
+      if (updated) return toMetadata(updated);
+    }
+    throw new TesseraError('conflict', 'the token is being changed by another request; try again');
+  }
+
+  /** Deleting the default token refreshes it: the replacement is created in the same transaction. */
+  async function remove(authorizer: Authorizer, username: string, id: string): Promise<void> {
+    await authorize(authorizer, username, 'tokens:write');
+    const current = await findLive(username, id);
+    const now = clock.now();
+    const replacement = current.isDefault
+      ? issueDefaultToken({ username, catalogue, now }, random).record
+      : null;
+    if (!(await store.deleteToken(id, isoTime(now), replacement))) throw new TesseraError('not_found');
+  }
+
+  async function listScopes(authorizer: Authorizer, username: string): Promise<ScopeListing[]> {
+    await authorize(authorizer, username, 'scopes:list');
+    return [...catalogue.values()].map(({ id, description, public: isPublic }) =>
+      isPublic ? { id, description, public: true } : { id, description },
+    );
+  }
+
+  async function findLive(username: string, id: string): Promise<TokenRecord> {
+    const record = await store.findToken(id);
+    if (!record || record.username !== username || record.deletedAt !== null)
+      throw new TesseraError('not_found');
+    return record;
+  }
+
+  return { inspect, authenticate, list, create, createTemporary, update, remove, listScopes };
+}

@@ -1,0 +1,71 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import type { Database } from './schema.ts';
+
+/** Versioned, append-only. Each migration must run unchanged on SQLite and PostgreSQL. */
+const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '0001_accounts_and_tokens': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('accounts')
+        .addColumn('username', 'text', (col) => col.primaryKey())
+        .addColumn('email', 'text', (col) => col.notNull())
+        .addColumn('password_hash', 'text', (col) => col.notNull())
+        .addColumn('created', 'text', (col) => col.notNull())
+        .addColumn('modified', 'text', (col) => col.notNull())
+        .execute();
+      await db.schema
+        .createTable('tokens')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('username', 'text', (col) => col.notNull().references('accounts.username'))
+        .addColumn('usage', 'text', (col) => col.notNull())
+        .addColumn('is_default', 'integer', (col) => col.notNull())
+        .addColumn('note', 'text', (col) => col.notNull())
+        .addColumn('scopes', 'text', (col) => col.notNull())
+        .addColumn('allowed_urls', 'text')
+        .addColumn('extensions', 'text', (col) => col.notNull())
+        .addColumn('rate_limit', 'text')
+        .addColumn('expires_at', 'text')
+        .addColumn('token_hash', 'text', (col) => col.notNull())
+        .addColumn('token', 'text')
+        .addColumn('created', 'text', (col) => col.notNull())
+        .addColumn('modified', 'text', (col) => col.notNull())
+        .addColumn('deleted_at', 'text')
+        .addColumn('version', 'integer', (col) => col.notNull())
+        .execute();
+      await db.schema
+        .createIndex('tokens_by_created')
+        .on('tokens')
+        .columns(['username', 'created', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('tokens_by_modified')
+        .on('tokens')
+        .columns(['username', 'modified', 'id'])
+        .execute();
+      // At most one live default token per account, whatever the interleaving of writers.
+      await sql`create unique index tokens_one_default on tokens (username) where is_default = 1 and deleted_at is null`.execute(
+        db,
+      );
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+export function createMigrator(db: Kysely<Database>): Migrator {
+  return new Migrator({
+    db,
+    provider,
+    migrationTableName: 'tessera_migrations',
+    migrationLockTableName: 'tessera_migrations_lock',
+  });
+}
+
+/** Applies every pending migration; returns the names applied. */
+export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
+  const { error, results } = await createMigrator(db).migrateToLatest();
+  if (error) throw error;
+  return (results ?? [])
+    .filter((result) => result.status === 'Success')
+    .map((result) => result.migrationName);
+}

@@ -1,0 +1,32 @@
+/** Row shapes as SQL sees them. Times are ISO-8601 text, JSON columns are text: the same on every dialect. */
+export interface AccountsTable {
+  username: string;
+  email: string;
+  password_hash: string;
+  created: string;
+  modified: string;
+}
+
+export interface TokensTable {
+  id: string;
+  username: string;
+  usage: string;
+  is_default: number;
+  note: string;
+  scopes: string;
+  allowed_urls: string | null;
+  extensions: string;
+  rate_limit: string | null;
+  expires_at: string | null;
+  token_hash: string;
+  token: string | null;
+  created: string;
+  modified: string;
+  deleted_at: string | null;
+  version: number;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  tokens: TokensTable;
+}
