@@ -15,6 +15,7 @@ import {
 import { assessPersistent, assessTemporary, type TokenCode } from '../core/token-status.ts';
 import { isoTime, type TokenMetadata, type TokenRecord, toMetadata } from '../core/tokens.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
+import { KeyedLock } from './keyed-lock.ts';
 import { issueDefaultToken, issueToken } from './token-issuer.ts';
 
 export interface TokenServiceDeps {
@@ -64,6 +65,7 @@ const MAX_UPDATE_ATTEMPTS = 5;
 
 export function createTokenService(deps: TokenServiceDeps) {
   const { store, keyRing, catalogue, clock, random } = deps;
+  const updateLock = new KeyedLock();
 
   async function inspect(raw: string): Promise<Inspection> {
     const token = parseToken(raw);
@@ -157,15 +159,17 @@ export function createTokenService(deps: TokenServiceDeps) {
     request: UpdateRequest,
   ): Promise<TokenMetadata> {
     await authorize(authorizer, username, 'tokens:write');
-    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
-      const current = await findLive(username, id);
-      const now = clock.now();
-      const plan = planUpdate(current, request, { authorizer, catalogue, now });
-      const modified = isoTime(Math.max(now, Date.parse(current.modified) + 1));
-      const updated = await store.updateToken(id, current.version, { ...plan, modified });
-      if (updated) return toMetadata(updated);
-    }
-    throw new TesseraError('conflict', 'the token is being changed by another request; try again');
+    return updateLock.run(id, async () => {
+      for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+        const current = await findLive(username, id);
+        const now = clock.now();
+        const plan = planUpdate(current, request, { authorizer, catalogue, now });
+        const modified = isoTime(Math.max(now, Date.parse(current.modified) + 1));
+        const updated = await store.updateToken(id, current.version, { ...plan, modified });
+        if (updated) return toMetadata(updated);
+      }
+      throw new TesseraError('conflict', 'the token is being changed by another request; try again');
+    });
   }
 
   /** Deleting the default token refreshes it: the replacement is created in the same transaction. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type Env, loadConfig } from '../../src/config.ts';
 import type { Clock } from '../../src/core/ports.ts';
 import { type RunningServer, startServer } from '../../src/http/server.ts';
-import { silentLogger } from '../../src/logging/logger.ts';
+import { type Logger, silentLogger } from '../../src/logging/logger.ts';
 import { createServices, type Services } from '../../src/services/create-services.ts';
 
 export interface TestServer {
@@ -35,14 +35,14 @@ export function tempDataDir(): string {
 
 /** Starts the real server on 127.0.0.1 and a free port, on its own SQLite database. */
 export async function startTestServer(
-  options: { readonly env?: Env; readonly clock?: Clock } = {},
+  options: { readonly env?: Env; readonly clock?: Clock; readonly logger?: Logger } = {},
 ): Promise<TestServer> {
   const dataDir = tempDataDir();
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', TESSERA_DATA_DIR: dataDir, ...options.env });
   const services = await createServices(config, options.clock ? { clock: options.clock } : {});
   let server: RunningServer;
   try {
-    server = await startServer(services, silentLogger);
+    server = await startServer(services, options.logger ?? silentLogger);
   } catch (error) {
     await services.close();
     throw error;
