@@ -9,7 +9,7 @@ export type Authorizer =
       readonly scopes: readonly string[];
       /** The persistent token's id; for a tk, the id of the persistent token behind it. */
       readonly tokenId: string | null;
-      /** For a tk: its expiry, Unix seconds. */
+      /** When the token expires (a tk's `exp`, a pk/sk's `expiresAt`), Unix seconds; null if never. */
       readonly expires: number | null;
     }
   | { readonly kind: 'operator' };

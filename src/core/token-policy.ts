@@ -87,10 +87,11 @@ export function planTemporary(
   if (authorizer.kind !== 'token') throw new TypeError('temporary tokens are minted by a token');
   if (request.expires <= now) throw new TesseraError('expires_in_past');
   if (request.expires > now + MAX_TEMPORARY_LIFETIME_MS) throw new TesseraError('expires_too_far');
-  const expires = Math.floor(request.expires / 1000);
-  if (authorizer.expires !== null && expires > authorizer.expires) {
+  // Compared in milliseconds: flooring first would let a request up to 999 ms past the authorizer pass.
+  if (authorizer.expires !== null && request.expires > authorizer.expires * 1000) {
     throw new TesseraError('expires_beyond_authorizer');
   }
+  const expires = Math.floor(request.expires / 1000);
   return {
     username: authorizer.username,
     expires,

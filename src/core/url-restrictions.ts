@@ -27,7 +27,8 @@ export function parseAllowedUrl(entry: string): AllowedUrl | undefined {
   const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(entry);
   const withScheme = hasScheme ? entry : `https://${entry}`;
   const wildcard = /^[a-z]+:\/\/\*\./i.exec(withScheme);
-  const url = tryUrl(wildcard ? withScheme.replace('*.', '') : withScheme);
+  const text = wildcard ? withScheme.replace('*.', '') : withScheme;
+  const url = tryUrl(text);
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined;
   if (url.username || url.password || !isPlausibleHost(url.hostname, { wildcard: wildcard !== null })) {
     return undefined;
@@ -36,7 +37,7 @@ export function parseAllowedUrl(entry: string): AllowedUrl | undefined {
     ...(hasScheme ? { scheme: url.protocol as 'http:' | 'https:' } : {}),
     host: trimDot(url.hostname),
     subdomains: wildcard !== null,
-    ...(url.port ? { port: url.port } : {}),
+    ...explicitPort(url, text),
     ...(url.pathname !== '/' ? { pathPrefix: url.pathname } : {}),
   };
 }
@@ -54,6 +55,14 @@ function sourceUrl(source: RequestSource): URL | undefined {
   // The Referer carries the path; use it when it agrees with the Origin (or there is no Origin).
   if (referer && (!origin || referer.origin === origin.origin)) return httpOnly(referer);
   return origin ? httpOnly(origin) : undefined;
+}
+
+/** `URL` drops a default port (`:443` on https), but an entry that names one still allows only it. */
+function explicitPort(url: URL, text: string): { port?: string } {
+  if (url.port) return { port: url.port };
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(text)?.[1] ?? '';
+  const port = /:\d+$/.test(authority) ? DEFAULT_PORTS[url.protocol] : undefined;
+  return port ? { port } : {};
 }
 
 function matches(entry: AllowedUrl, url: URL): boolean {

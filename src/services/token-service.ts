@@ -90,8 +90,10 @@ export function createTokenService(deps: TokenServiceDeps) {
       return { kind: 'token', username, usage: 'tk', scopes, tokenId: parentId ?? null, expires };
     }
     if (!record) throw new TesseraError('unauthorized');
-    const { username, usage, scopes, id } = record;
-    return { kind: 'token', username, usage, scopes, tokenId: id, expires: null };
+    const { username, usage, scopes, id, expiresAt } = record;
+    // A tk minted by an expiring pk/sk must not promise a lifetime its parent will cut short.
+    const expires = expiresAt === null ? null : Math.floor(Date.parse(expiresAt) / 1000);
+    return { kind: 'token', username, usage, scopes, tokenId: id, expires };
   }
 
   /** Mapbox's order: unknown account, then someone else's account, then a missing scope; all 404. */
@@ -144,8 +146,11 @@ export function createTokenService(deps: TokenServiceDeps) {
   ): Promise<TemporaryTokenResponse> {
     await authorize(authorizer, username, 'tokens:write');
     const claims = planTemporary(request, { authorizer, catalogue, now: clock.now() });
+    const token = issueTemporaryToken(claims, keyRing.activeKey());
+    // Never hand out a token the verifier would refuse as too long.
+    if (!parseToken(token)) throw new TesseraError('invalid_field', 'too many scopes for a temporary token');
     return {
-      token: issueTemporaryToken(claims, keyRing.activeKey()),
+      token,
       issued_at: isoTime(claims.issuedAt * 1000),
       expires: isoTime(claims.expires * 1000),
       expires_in: claims.expires - claims.issuedAt,
