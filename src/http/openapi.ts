@@ -1,9 +1,363 @@
+import { ERRORS } from '../core/errors.ts';
+import { MAX_ALLOWED_URLS } from '../core/token-policy.ts';
+import { MAX_BODY_BYTES } from './json-body.ts';
+import {
+  type Content,
+  errorResponse,
+  HEADERS,
+  headerRefs,
+  type Json,
+  json,
+  PARAMETERS,
+  type ResponseObject,
+  ref,
+  SCHEMAS,
+  type Schema,
+  SECURITY_SCHEMES,
+  schema,
+} from './openapi-schemas.ts';
+
+interface Operation {
+  readonly operationId: string;
+  readonly summary: string;
+  readonly description?: string;
+  readonly tags: readonly string[];
+  readonly security?: ReadonlyArray<Readonly<Record<string, readonly string[]>>>;
+  readonly parameters?: readonly Schema[];
+  readonly requestBody?: { readonly required: boolean; readonly content: Content };
+  readonly responses: Readonly<Record<string, ResponseObject>>;
+}
+
+type Messages = Readonly<Record<string, readonly string[]>>;
+
+const RATE = ['X-Rate-Limit-Interval', 'X-Rate-Limit-Limit', 'X-Rate-Limit-Reset'];
+const TOKEN_SECURITY = [{ accessToken: [] }, { bearerAuth: [] }];
+const TWO_TOKENS = 'the request carries two different access tokens';
+
+const STATUS_TEXT: Readonly<Record<string, string>> = {
+  '400':
+    'Two different access tokens in one request; for create and update, also a body that is not acceptable JSON.',
+  '401':
+    'No access token, a token that is not valid (malformed, forged, expired, revoked), or an ' +
+    '`Authorization` header that is not `Bearer <token>`.',
+  '403': 'A temporary token may not create persistent tokens.',
+  '404':
+    '`No such user`: the account does not exist. `Not found`: the token belongs to another account, ' +
+    'lacks the scope this operation needs, or (for one token) the token id is unknown or deleted.',
+  '409': 'The token kept changing under concurrent updates.',
+  '413': `The body is larger than ${MAX_BODY_BYTES} bytes.`,
+  '415': 'The body is not `application/json`.',
+  '422': 'A query parameter or body field is invalid.',
+  '429': 'Too many Tokens API requests for this account in the current window.',
+  '500': 'An unexpected failure (logged on the server).',
+};
+
+/** Error responses for the given statuses; the rate-limit headers come once the token is known. */
+function errors(
+  messages: Messages,
+  options: { readonly rateLimited: boolean },
+): Record<string, ResponseObject> {
+  return Object.fromEntries(
+    Object.entries(messages).map(([status, list]) => {
+      const limited = status === '429' || (options.rateLimited && status !== '401' && status !== '500');
+      const headers = status === '429' ? [...RATE, 'Retry-After'] : limited ? RATE : [];
+      return [status, errorResponse(STATUS_TEXT[status] ?? status, list, headers)];
+    }),
+  );
+}
+
+function merge(...parts: Messages[]): Messages {
+  const merged: Record<string, string[]> = {};
+  for (const part of parts) {
+    for (const [status, list] of Object.entries(part)) merged[status] = [...(merged[status] ?? []), ...list];
+  }
+  return merged;
+}
+
+const AUTHENTICATED: Messages = {
+  '400': [TWO_TOKENS],
+  '401': [ERRORS.unauthorized.message],
+  '404': [ERRORS.no_such_user.message, ERRORS.not_found.message],
+  '429': [ERRORS.rate_limited.message],
+  '500': [ERRORS.internal.message],
+};
+
+const LIST_QUERY: Messages = {
+  '422': [
+    ERRORS.usage_invalid.message,
+    'default must be true or false',
+    'sortby must be created or modified',
+    'limit must be an integer from 1 to 100',
+    ERRORS.start_invalid.message,
+  ],
+};
+
+const BODY: Messages = {
+  '400': [
+    'request body is not valid JSON',
+    'request body is not valid UTF-8',
+    'request body must be a JSON object',
+    'request body has a duplicate key "scopes"',
+    'request body must not contain the key "__proto__"',
+    'request body must not contain the key "constructor"',
+    'request body must not contain the key "prototype"',
+    'request body is nested more than 32 levels deep',
+    'request body must not contain NUL characters',
+  ],
+  '413': [ERRORS.payload_too_large.message],
+  '415': [ERRORS.unsupported_media_type.message],
+};
+
+/** Field checks shared by create and update (token-bodies.ts and token-policy.ts). */
+const FIELDS: Messages = {
+  '422': [
+    'id cannot be set',
+    'note must be a string of at most 256 characters',
+    'scopes must be an array of at most 64 strings',
+    ERRORS.scopes_invalid.message,
+    'allowedUrls must be an array of URL strings',
+    `allowedUrls may contain at most ${MAX_ALLOWED_URLS} URLs`,
+    'allowedUrls contains an invalid URL',
+    ERRORS.resources_invalid.message,
+    'allowedApplications must be an array of {"platform", "bundleId"} objects',
+    'allowedApis must be an array of strings',
+    'rateLimit must be {"limit": <1..1000000000>, "interval": <seconds, 1..86400>} or null',
+    'expiresAt must be an ISO 8601 time or null',
+    'expiresAt must be in the future',
+  ],
+};
+
+const TEMPORARY: Messages = {
+  '403': ['temporary tokens may only create temporary tokens'],
+  '422': [
+    'temporary tokens cannot have allowedUrls',
+    'expires must be an ISO 8601 time',
+    ERRORS.expires_in_past.message,
+    ERRORS.expires_too_far.message,
+    ERRORS.expires_beyond_authorizer.message,
+  ],
+};
+
+const UPDATE_ONLY: Messages = {
+  '409': ['the token is being changed by another request; try again'],
+  '422': ['the default token cannot have allowedUrls', 'the default token cannot expire'],
+};
+
+function ok(
+  description: string,
+  body: Schema,
+  extra: { readonly headers?: string[]; readonly examples?: Record<string, Json> } = {},
+): ResponseObject {
+  return { description, ...headerRefs(extra.headers ?? []), content: json(body, extra.examples ?? {}) };
+}
+
+function params(...names: string[]): Schema[] {
+  return names.map((name) => ref('parameters', name));
+}
+
+const EXAMPLE_ID = 'cijucimbe000brbkt48d0dhcx';
+const EXAMPLE_PK: Json = {
+  id: EXAMPLE_ID,
+  usage: 'pk',
+  client: 'api',
+  default: false,
+  note: 'My website',
+  scopes: ['styles:read', 'fonts:read'],
+  created: '2026-01-25T19:07:07.621Z',
+  modified: '2026-01-25T19:07:07.621Z',
+  allowedUrls: ['https://docs.example.com'],
+  token: 'pk.eyJ1IjoiYWxpY2UiLCJhIjoiY2lqdWNpbWJlMDAwYnJia3Q0OGQwZGhjeCJ9.<secret+crc32>',
+};
+
+const RETRIEVE: Operation = {
+  operationId: 'getToken',
+  summary: 'Retrieve (inspect) the access token itself',
+  description:
+    'Needs no scope. Answers 200 with a `code` for any token string, valid or not. The rate-limit headers ' +
+    'come only with a valid token.',
+  tags: ['tokens'],
+  security: TOKEN_SECURITY,
+  parameters: params('AccessToken'),
+  responses: {
+    '200': ok('The verdict on the token.', schema('TokenRetrieval'), {
+      headers: RATE,
+      examples: {
+        valid: { code: 'TokenValid', token: { usage: 'pk', user: 'alice', authorization: EXAMPLE_ID } },
+        malformed: { code: 'TokenMalformed' },
+      },
+    }),
+    ...errors(
+      {
+        '400': [TWO_TOKENS],
+        '401': [ERRORS.unauthorized.message],
+        '422': [ERRORS.access_token_required.message],
+        '429': [ERRORS.rate_limited.message],
+        '500': [ERRORS.internal.message],
+      },
+      { rateLimited: false },
+    ),
+  },
+};
+
+const LIST: Operation = {
+  operationId: 'listTokens',
+  summary: 'List the account’s tokens (scope `tokens:read`)',
+  description:
+    'Newest first. Secret tokens are listed without `token`. Follow `Link: <…>; rel="next"` for more pages.',
+  tags: ['tokens'],
+  security: TOKEN_SECURITY,
+  parameters: params('AccessToken', 'Username', 'Default', 'Usage', 'SortBy', 'Limit', 'Start'),
+  responses: {
+    '200': ok(
+      'One page of token metadata.',
+      { type: 'array', items: schema('TokenMetadata') },
+      {
+        headers: ['Link', ...RATE],
+        examples: { page: [EXAMPLE_PK] },
+      },
+    ),
+    ...errors(merge(AUTHENTICATED, LIST_QUERY), { rateLimited: true }),
+  },
+};
+
+const CREATE: Operation = {
+  operationId: 'createToken',
+  summary: 'Create a token, or a temporary token when the body has `expires` (scope `tokens:write`)',
+  description:
+    'Requested scopes must be held by the authorizing token; any secret scope makes an `sk`, whose `token` ' +
+    'is shown only in this response. A temporary (`tk`) token may only create temporary tokens.',
+  tags: ['tokens'],
+  security: TOKEN_SECURITY,
+  parameters: params('AccessToken', 'Username'),
+  requestBody: {
+    required: true,
+    content: json(
+      { oneOf: [schema('CreateTokenRequest'), schema('TemporaryTokenRequest')] },
+      {
+        persistent: {
+          note: 'My website',
+          scopes: ['styles:read'],
+          allowedUrls: ['https://docs.example.com'],
+        },
+        temporary: { expires: '2026-01-25T20:00:00.000Z', scopes: ['styles:read'] },
+      },
+    ),
+  },
+  responses: {
+    '200': ok(
+      'The new token (status 200, as Mapbox clients expect).',
+      {
+        oneOf: [schema('CreatedToken'), schema('TemporaryToken')],
+      },
+      { headers: RATE },
+    ),
+    ...errors(merge(AUTHENTICATED, BODY, FIELDS, TEMPORARY), { rateLimited: true }),
+  },
+};
+
+const UPDATE: Operation = {
+  operationId: 'updateToken',
+  summary: 'Update a token (scope `tokens:write`)',
+  description:
+    'A public token stays public (secret scopes answer 422); the default token takes no allowedUrls and no ' +
+    'expiry. The answer includes `token` for `pk` only.',
+  tags: ['tokens'],
+  security: TOKEN_SECURITY,
+  parameters: params('AccessToken', 'Username', 'TokenId'),
+  requestBody: {
+    required: true,
+    content: json(schema('UpdateTokenRequest'), { clearUrls: { note: 'renamed', allowedUrls: null } }),
+  },
+  responses: {
+    '200': ok('The updated metadata.', schema('TokenMetadata'), { headers: RATE }),
+    ...errors(merge(AUTHENTICATED, BODY, FIELDS, UPDATE_ONLY), { rateLimited: true }),
+  },
+};
+
+const DELETE: Operation = {
+  operationId: 'deleteToken',
+  summary: 'Delete (revoke) a token (scope `tokens:write`)',
+  description:
+    'Temporary tokens minted from it stop working too. Deleting the default token creates a fresh default token.',
+  tags: ['tokens'],
+  security: TOKEN_SECURITY,
+  parameters: params('AccessToken', 'Username', 'TokenId'),
+  responses: {
+    '204': { description: 'Deleted; no body.', ...headerRefs(RATE) },
+    ...errors(AUTHENTICATED, { rateLimited: true }),
+  },
+};
+
+const SCOPES: Operation = {
+  operationId: 'listScopes',
+  summary: 'List the scopes the account may use (scope `scopes:list`)',
+  tags: ['scopes'],
+  security: TOKEN_SECURITY,
+  parameters: params('AccessToken', 'Username'),
+  responses: {
+    '200': ok(
+      'Every scope; public scopes carry `public: true`.',
+      { type: 'array', items: schema('Scope') },
+      {
+        headers: RATE,
+      },
+    ),
+    ...errors(AUTHENTICATED, { rateLimited: true }),
+  },
+};
+
+function service(operationId: string, summary: string, body: Schema): Operation {
+  return { operationId, summary, tags: ['service'], security: [], responses: { '200': ok(summary, body) } };
+}
+
+const READINESS: Operation = {
+  ...service('getReadiness', 'Readiness: the store is reachable', schema('Ready')),
+  responses: {
+    '200': ok('Ready.', schema('Ready')),
+    '503': {
+      description: 'The store is not reachable.',
+      ...headerRefs(['Retry-After']),
+      content: json(schema('NotReady'), {
+        unavailable: { status: 'unavailable', message: 'the store is not reachable' },
+      }),
+    },
+  },
+};
+
+const DESCRIPTION = [
+  'Tessera’s Tokens API v2 and Scopes API, wire-compatible with Mapbox’s (errors are `{"message"}` with',
+  'Mapbox’s statuses and wording). Authenticate with `?access_token=` or `Authorization: Bearer`.',
+  'Every API answer allows any origin (`Access-Control-Allow-Origin: *`) and exposes `Link`, `Retry-After`',
+  'and the `X-Rate-Limit-*` headers; preflight `OPTIONS` is answered for the API paths. Requests are',
+  'limited per account (100 per minute by default). See docs/api.md for the full reference.',
+].join(' ');
+
 /** The OpenAPI 3.1 description of the HTTP API, served at /openapi.json. */
 export function openApiDocument(publicUrl: string): object {
   return {
     openapi: '3.1.0',
-    info: { title: 'Tessera', version: '0.1.0' },
+    info: { title: 'Tessera', version: '0.1.0', description: DESCRIPTION },
     servers: [{ url: publicUrl }],
-    paths: {},
+    tags: [
+      { name: 'tokens', description: 'Tokens API v2' },
+      { name: 'scopes', description: 'Scopes API v1' },
+      { name: 'service', description: 'Service index, health and this document' },
+    ],
+    paths: {
+      '/': { get: service('getServiceIndex', 'Service index', schema('ServiceIndex')) },
+      '/healthz': { get: service('getHealth', 'Liveness', schema('Health')) },
+      '/readyz': { get: READINESS },
+      '/openapi.json': { get: service('getOpenApiDocument', 'This OpenAPI document', { type: 'object' }) },
+      '/tokens/v2': { get: RETRIEVE },
+      '/tokens/v2/{username}': { get: LIST, post: CREATE },
+      '/tokens/v2/{username}/{id}': { patch: UPDATE, delete: DELETE },
+      '/scopes/v1/{username}': { get: SCOPES },
+    },
+    components: {
+      schemas: SCHEMAS,
+      parameters: PARAMETERS,
+      headers: HEADERS,
+      securitySchemes: SECURITY_SCHEMES,
+    },
   };
 }
