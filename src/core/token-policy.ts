@@ -61,6 +61,10 @@ export function planUpdate(
   context: { readonly authorizer: Authorizer; readonly catalogue: ScopeCatalogue; readonly now: number },
 ): UpdatePlan {
   const scopes = request.scopes === undefined ? current.scopes : checkScopes(request.scopes, context);
+  if (context.authorizer.kind === 'token' && !isSubset(scopes, context.authorizer.scopes)) {
+    // Otherwise a weaker token could lift the expiry or URL restrictions of a stronger one.
+    throw new TesseraError('forbidden', 'the authorizing token does not hold every scope of this token');
+  }
   if (current.usage === 'pk' && hasSecretScope(context.catalogue, scopes)) {
     throw new TesseraError('scopes_invalid');
   }
@@ -77,6 +81,20 @@ export function planUpdate(
     rateLimit: request.rateLimit === undefined ? current.rateLimit : request.rateLimit,
     expiresAt,
   };
+}
+
+/**
+ * Deleting only narrows access, so any token with `tokens:write` may revoke (as in Mapbox); but a
+ * temporary token may only delete tokens within its own scopes: a leaked tk must not wipe an account.
+ */
+export function checkDelete(target: TokenRecord, authorizer: Authorizer): void {
+  if (
+    authorizer.kind === 'token' &&
+    authorizer.usage === 'tk' &&
+    !isSubset(target.scopes, authorizer.scopes)
+  ) {
+    throw new TesseraError('forbidden', 'a temporary token may only delete tokens within its own scopes');
+  }
 }
 
 export function planTemporary(

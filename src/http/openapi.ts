@@ -38,9 +38,11 @@ const STATUS_TEXT: Readonly<Record<string, string>> = {
   '400':
     'Two different access tokens in one request; for create and update, also a body that is not acceptable JSON.',
   '401':
-    'No access token, a token that is not valid (malformed, forged, expired, revoked), or an ' +
-    '`Authorization` header that is not `Bearer <token>`.',
-  '403': 'A temporary token may not create persistent tokens.',
+    'No access token, a token that is not valid (malformed, forged, expired, revoked), or a ' +
+    '`Bearer` header without a well-formed token.',
+  '403':
+    'A temporary token may not create persistent tokens or delete tokens beyond its scopes; no token may ' +
+    'update a token holding scopes it lacks.',
   '404':
     '`No such user`: the account does not exist. `Not found`: the token belongs to another account, ' +
     'lacks the scope this operation needs, or (for one token) the token id is unknown or deleted.',
@@ -139,6 +141,7 @@ const TEMPORARY: Messages = {
 };
 
 const UPDATE_ONLY: Messages = {
+  '403': ['the authorizing token does not hold every scope of this token'],
   '409': ['the token is being changed by another request; try again'],
   '422': ['the default token cannot have allowedUrls', 'the default token cannot expire'],
 };
@@ -173,14 +176,12 @@ const RETRIEVE: Operation = {
   operationId: 'getToken',
   summary: 'Retrieve (inspect) the access token itself',
   description:
-    'Needs no scope. Answers 200 with a `code` for any token string, valid or not. The rate-limit headers ' +
-    'come only with a valid token.',
+    'Needs no scope. Answers 200 with a `code` for any token string, valid or not. Not rate limited.',
   tags: ['tokens'],
   security: TOKEN_SECURITY,
   parameters: params('AccessToken'),
   responses: {
     '200': ok('The verdict on the token.', schema('TokenRetrieval'), {
-      headers: RATE,
       examples: {
         valid: { code: 'TokenValid', token: { usage: 'pk', user: 'alice', authorization: EXAMPLE_ID } },
         malformed: { code: 'TokenMalformed' },
@@ -191,7 +192,6 @@ const RETRIEVE: Operation = {
         '400': [TWO_TOKENS],
         '401': [ERRORS.unauthorized.message],
         '422': [ERRORS.access_token_required.message],
-        '429': [ERRORS.rate_limited.message],
         '500': [ERRORS.internal.message],
       },
       { rateLimited: false },
@@ -284,7 +284,12 @@ const DELETE: Operation = {
   parameters: params('AccessToken', 'Username', 'TokenId'),
   responses: {
     '204': { description: 'Deleted; no body.', ...headerRefs(RATE) },
-    ...errors(AUTHENTICATED, { rateLimited: true }),
+    ...errors(
+      merge(AUTHENTICATED, { '403': ['a temporary token may only delete tokens within its own scopes'] }),
+      {
+        rateLimited: true,
+      },
+    ),
   },
 };
 

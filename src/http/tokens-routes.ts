@@ -24,7 +24,6 @@ export function tokensRoutes(services: Services, options: TokensRoutesOptions): 
     const token = accessTokenOf(c);
     if (!token) throw new TesseraError('access_token_required');
     const { code, token: parsed } = await tokens.inspect(token);
-    if (code === 'TokenValid' && parsed) applyRateLimit(c, services, parsed.username);
     return c.json(parsed ? { code, token: describe(parsed) } : { code });
   });
 
@@ -68,9 +67,14 @@ export function tokensRoutes(services: Services, options: TokensRoutesOptions): 
   return app;
 }
 
+const TOKENS_API_SCOPES = ['tokens:read', 'tokens:write', 'scopes:list'];
+
 async function authenticate(c: Context, services: Services): Promise<Authorizer> {
   const authorizer = await services.tokens.authenticate(accessTokenOf(c));
-  if (authorizer.kind === 'token') applyRateLimit(c, services, authorizer.username);
+  // Only tokens that may use this API count, so a public token cannot lock its account out.
+  if (authorizer.kind === 'token' && authorizer.scopes.some((scope) => TOKENS_API_SCOPES.includes(scope))) {
+    applyRateLimit(c, services, authorizer.username);
+  }
   return authorizer;
 }
 

@@ -6,6 +6,7 @@ import type { Store, TokenSortKey } from '../core/store.ts';
 import { issueTemporaryToken, type ParsedToken, parseToken } from '../core/token-format.ts';
 import {
   type CreateRequest,
+  checkDelete,
   planCreate,
   planTemporary,
   planUpdate,
@@ -167,6 +168,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     return updateLock.run(id, async () => {
       for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
         const current = await findLive(username, id);
+        if (Object.keys(request).length === 0) return toMetadata(current);
         const now = clock.now();
         const plan = planUpdate(current, request, { authorizer, catalogue, now });
         const modified = isoTime(Math.max(now, Date.parse(current.modified) + 1));
@@ -181,6 +183,7 @@ export function createTokenService(deps: TokenServiceDeps) {
   async function remove(authorizer: Authorizer, username: string, id: string): Promise<void> {
     await authorize(authorizer, username, 'tokens:write');
     const current = await findLive(username, id);
+    checkDelete(current, authorizer);
     const now = clock.now();
     const replacement = current.isDefault
       ? issueDefaultToken({ username, catalogue, now }, random).record
