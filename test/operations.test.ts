@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import SQLite from 'better-sqlite3';
@@ -21,6 +21,17 @@ describe('health and readiness', () => {
     const ready = await fetch(`${server.url}/readyz`);
     assert.equal(ready.status, 200);
     assert.deepEqual(await ready.json(), { status: 'ready' });
+  });
+
+  test('/readyz answers 503 with Retry-After once the store is gone', async () => {
+    const lonely = await startTestServer();
+    await lonely.services.store.close();
+    const ready = await fetch(`${lonely.url}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal(ready.headers.get('retry-after'), '5');
+    assert.deepEqual(await ready.json(), { status: 'unavailable', message: 'the store is not reachable' });
+    assert.equal((await fetch(`${lonely.url}/healthz`)).status, 200, 'the process itself is alive');
+    await lonely.close().catch(() => undefined);
   });
 
   test('an unknown path is a JSON 404, never a redirect', async () => {
@@ -76,6 +87,9 @@ describe('accounts at rest', () => {
         password_hash: string;
       };
       assert.match(row.password_hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+      for (const file of ['tessera.db', 'tessera.db-wal']) {
+        assert.equal(statSync(join(server.dataDir, file)).mode & 0o777, 0o600, file);
+      }
       const tokens = db.prepare('select usage, token, token_hash from tokens').all() as Array<{
         usage: string;
         token: string | null;

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
@@ -22,6 +22,9 @@ export function parseDatabaseUrl(url: string): DatabaseUrl {
 export function openDatabase(url: DatabaseUrl): Kysely<Database> {
   if (url.path !== ':memory:') mkdirSync(dirname(url.path), { recursive: true, mode: 0o700 });
   const sqlite = new SQLite(url.path);
+  // Password hashes and token digests: readable by the service's user only (SQLite gives the
+  // -wal and -shm files the same mode as the database).
+  if (url.path !== ':memory:') chmodSync(url.path, 0o600);
   // WAL lets readers run beside the writer; synchronous=FULL makes a commit durable once it returns.
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = FULL');
