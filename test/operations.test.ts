@@ -56,6 +56,9 @@ describe('logs', () => {
         headers: { Authorization: `Bearer ${account.adminToken}` },
       });
       await fetch(`${server.url}/tokens/v2?access_token=${account.defaultToken}&x=${account.adminToken}`);
+      const encoded = account.adminToken.replaceAll('.', '%2E');
+      await fetch(`${server.url}/tokens/v2/logged?access_tok%65n=${encoded}`);
+      await fetch(`${server.url}/tokens/v2/${encoded}?note=${encoded}`);
       const created = await fetch(`${server.url}/tokens/v2/logged?access_token=${account.adminToken}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

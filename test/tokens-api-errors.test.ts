@@ -163,6 +163,22 @@ describe('body shape', () => {
     );
   });
 
+  test('lone surrogates are refused rather than stored as something else', async () => {
+    await assertBodyRefused(
+      raw('{"scopes":[],"note":"\\ud800"}'),
+      400,
+      'request body contains an invalid Unicode string',
+    );
+  });
+
+  test('an expiresAt past year 9999 through its offset is refused', async () => {
+    await assertBodyRefused(
+      { json: { scopes: [], expiresAt: '9999-12-31T23:59:59-23:59' } },
+      422,
+      'expiresAt must be an ISO 8601 time or null',
+    );
+  });
+
   test('very deep documents are refused', async () => {
     await assertBodyRefused(
       raw(`{"scopes":[],"x":${'['.repeat(100)}${']'.repeat(100)}}`),

@@ -377,3 +377,64 @@ describe('a weaker token against a stronger one', () => {
     assert.deepEqual(response.body, token);
   });
 });
+
+describe('authority that shrinks', () => {
+  test('a temporary token loses what its parent loses, and cannot update tokens at all', async () => {
+    const parent = await create({ note: 'parent', scopes: ['tokens:read', 'tokens:write', 'styles:read'] });
+    const minted = await api(server, 'POST', '/tokens/v2/life', {
+      token: parent.token ?? '',
+      json: {
+        expires: new Date(clock.now() + 600_000).toISOString(),
+        scopes: ['tokens:read', 'tokens:write', 'styles:read'],
+      },
+    });
+    const tk = (minted.body as { token: string }).token;
+    assert.equal((await api(server, 'GET', '/tokens/v2/life', { token: tk })).status, 200);
+    const narrowed = await api(server, 'PATCH', `/tokens/v2/life/${parent.id}`, {
+      token: owner.adminToken,
+      json: { scopes: ['styles:read', 'tokens:write'] },
+    });
+    assert.equal(narrowed.status, 200);
+    assertError(await api(server, 'GET', '/tokens/v2/life', { token: tk }), 404, 'Not found');
+    await assertUnchanged(server, 'life', async () => {
+      const restore = await api(server, 'PATCH', `/tokens/v2/life/${parent.id}`, {
+        token: tk,
+        json: { scopes: ['tokens:read', 'tokens:write', 'styles:read'] },
+      });
+      assertError(restore, 403, 'temporary tokens cannot update tokens');
+    });
+  });
+
+  test('an expiring token can neither lift its own expiry nor create a token that outlives it', async () => {
+    const expiresAt = new Date(clock.now() + 120_000).toISOString();
+    const expiring = await create({ note: 'expiring', scopes: ['tokens:write', 'styles:read'], expiresAt });
+    const message = 'expiresAt may not be later than the expiration of the authorizing token';
+    await assertUnchanged(server, 'life', async () => {
+      const lifted = await api(server, 'PATCH', `/tokens/v2/life/${expiring.id}`, {
+        token: expiring.token ?? '',
+        json: { expiresAt: null },
+      });
+      assertError(lifted, 422, message);
+      const clone = await api(server, 'POST', '/tokens/v2/life', {
+        token: expiring.token ?? '',
+        json: { scopes: ['styles:read'] },
+      });
+      assertError(clone, 422, message);
+    });
+    const within = await api(server, 'POST', '/tokens/v2/life', {
+      token: expiring.token ?? '',
+      json: { scopes: ['styles:read'], expiresAt: new Date(clock.now() + 60_000).toISOString() },
+    });
+    assert.equal(within.status, 200);
+  });
+
+  test('an empty PATCH by a weaker token is refused like any other update', async () => {
+    const strong = await create({ note: 'strong2', scopes: ['styles:write'] });
+    const weak = await create({ note: 'weak2', scopes: ['tokens:write'] });
+    const response = await api(server, 'PATCH', `/tokens/v2/life/${strong.id}`, {
+      token: weak.token ?? '',
+      json: {},
+    });
+    assertError(response, 403, 'the authorizing token does not hold every scope of this token');
+  });
+});

@@ -84,6 +84,11 @@ async function serve(args: readonly string[]): Promise<number> {
   const services = await createServices(config);
   const server = await startServer(services, logger);
   logger.info('listening', { url: server.url, dataDir: config.dataDir });
+  if (!config.publicUrl && (config.host === '0.0.0.0' || config.host === '::')) {
+    logger.warn(
+      'TESSERA_PUBLIC_URL is not set: pagination links point at 127.0.0.1, which remote clients cannot reach',
+    );
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

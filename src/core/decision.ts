@@ -33,6 +33,8 @@ export interface DecisionInput extends RequestSource {
   readonly code: TokenCode;
   readonly token?: ParsedToken;
   readonly record?: TokenRecord;
+  /** A tk's effective scopes (its own, less any its parent lost), when known. */
+  readonly scopes?: readonly string[];
   /** The scope the request needs, if any. */
   readonly scope?: string | undefined;
 }
@@ -51,7 +53,7 @@ export function decide(input: DecisionInput): Decision {
     return { allowed: false, status: 401, reason, message };
   }
   const { token, record } = input;
-  const scopes = token.usage === 'tk' ? token.scopes : (record?.scopes ?? []);
+  const scopes = token.usage === 'tk' ? (input.scopes ?? token.scopes) : (record?.scopes ?? []);
   if (input.scope !== undefined && !scopes.includes(input.scope)) {
     return {
       allowed: false,

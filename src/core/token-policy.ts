@@ -51,6 +51,7 @@ export function planCreate(
   const scopes = checkScopes(request.scopes, context);
   checkAllowedUrls(request.allowedUrls);
   checkExpiresAt(request.expiresAt, context.now);
+  checkLifetime(request.expiresAt, context.authorizer);
   const usage = hasSecretScope(context.catalogue, scopes) ? 'sk' : 'pk';
   return { ...request, scopes, usage };
 }
@@ -60,6 +61,9 @@ export function planUpdate(
   request: UpdateRequest,
   context: { readonly authorizer: Authorizer; readonly catalogue: ScopeCatalogue; readonly now: number },
 ): UpdatePlan {
+  if (context.authorizer.kind === 'token' && context.authorizer.usage === 'tk') {
+    throw new TesseraError('forbidden', 'temporary tokens cannot update tokens');
+  }
   const scopes = request.scopes === undefined ? current.scopes : checkScopes(request.scopes, context);
   if (context.authorizer.kind === 'token' && !isSubset(scopes, context.authorizer.scopes)) {
     // Otherwise a weaker token could lift the expiry or URL restrictions of a stronger one.
@@ -72,6 +76,7 @@ export function planUpdate(
   checkAllowedUrls(allowedUrls);
   const expiresAt = request.expiresAt === undefined ? current.expiresAt : request.expiresAt;
   if (request.expiresAt) checkExpiresAt(request.expiresAt, context.now);
+  if (request.expiresAt !== undefined) checkLifetime(expiresAt, context.authorizer);
   if (current.isDefault) checkDefaultToken({ allowedUrls, expiresAt });
   return {
     note: request.note ?? current.note,
@@ -146,6 +151,17 @@ function checkAllowedUrls(allowedUrls: readonly string[] | null): void {
 function checkExpiresAt(expiresAt: string | null, now: number): void {
   if (expiresAt !== null && Date.parse(expiresAt) <= now) {
     throw new TesseraError('invalid_field', 'expiresAt must be in the future');
+  }
+}
+
+/** An expiring token cannot make a token that outlives it, nor lift another token's expiry past its own. */
+function checkLifetime(expiresAt: string | null, authorizer: Authorizer): void {
+  if (authorizer.kind !== 'token' || authorizer.expires === null) return;
+  if (expiresAt === null || Date.parse(expiresAt) > authorizer.expires * 1000) {
+    throw new TesseraError(
+      'invalid_field',
+      'expiresAt may not be later than the expiration of the authorizing token',
+    );
   }
 }
 

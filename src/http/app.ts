@@ -24,7 +24,7 @@ export function createApp(services: Services, options: AppOptions): Hono {
     if (isApiPath(c.req.path)) applyCors(c);
     options.logger.info('request', {
       method: c.req.method,
-      url: new URL(c.req.url).pathname + new URL(c.req.url).search,
+      url: loggableUrl(new URL(c.req.url)),
       status: c.res.status,
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
@@ -56,6 +56,30 @@ export function createApp(services: Services, options: AppOptions): Hono {
     return c.json({ message: ERRORS.internal.message }, 500);
   });
   return app;
+}
+
+const SECRET_PARAMS = new Set(['access_token', 'token', 'password']);
+
+/**
+ * The request URL as the log shows it: rebuilt from the decoded query, so no spelling of
+ * `access_token` (percent-encoded name, encoded dots) slips past; the logger redacts token shapes too.
+ */
+function loggableUrl(url: URL): string {
+  const query = [...url.searchParams]
+    .map(([name, value]) => {
+      const shown = SECRET_PARAMS.has(name.toLowerCase()) ? '[REDACTED]' : encodeURIComponent(value);
+      return `${encodeURIComponent(name)}=${shown}`;
+    })
+    .join('&');
+  return safeDecode(url.pathname) + (query ? `?${query}` : '');
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function isApiPath(path: string): boolean {

@@ -19,6 +19,8 @@ export function parseStrictJson(text: string): StrictJsonResult {
   const problem = scanKeys(text);
   if (problem) return { ok: false, message: problem };
   if (containsNul(value)) return { ok: false, message: 'request body must not contain NUL characters' };
+  // A lone surrogate would be stored as U+FFFD: what we acknowledge must be what we keep.
+  if (!isWellFormed(value)) return { ok: false, message: 'request body contains an invalid Unicode string' };
   return { ok: true, value };
 }
 
@@ -61,6 +63,15 @@ function isKeyPosition(text: string, stringEndIndex: number): boolean {
   let index = stringEndIndex + 1;
   while (/\s/.test(text[index] ?? '')) index += 1;
   return text[index] === ':';
+}
+
+function isWellFormed(value: unknown): boolean {
+  if (typeof value === 'string') return value.isWellFormed();
+  if (Array.isArray(value)) return value.every(isWellFormed);
+  if (value && typeof value === 'object') {
+    return Object.entries(value).every(([key, item]) => key.isWellFormed() && isWellFormed(item));
+  }
+  return true;
 }
 
 function containsNul(value: unknown): boolean {

@@ -119,6 +119,9 @@ export function parseTemporaryBody(body: unknown): TemporaryRequest {
   return { expires, scopes: scopes.data };
 }
 
+/** UTC with milliseconds; a time past year 9999 (reachable through an offset) is refused. */
 function normaliseTime(text: string): string {
-  return new Date(text).toISOString();
+  const iso = new Date(text).toISOString();
+  if (!/^\d{4}-/.test(iso)) throw new TesseraError('invalid_field', FIELDS.expiresAt[1]);
+  return iso;
 }

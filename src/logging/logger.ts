@@ -2,6 +2,7 @@ export type LogFields = Readonly<Record<string, unknown>>;
 
 export interface Logger {
   info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
 }
 
@@ -26,8 +27,9 @@ export function createLogger(options: {
   }
   return {
     info: (message, fields) => log('info', message, fields),
+    warn: (message, fields) => log('warn', message, fields),
     error: (message, fields) => log('error', message, fields),
   };
 }
 
-export const silentLogger: Logger = { info: () => {}, error: () => {} };
+export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };

@@ -3,7 +3,12 @@ import { TesseraError } from '../core/errors.ts';
 import type { Clock, KeyRing, RandomSource } from '../core/ports.ts';
 import type { ScopeCatalogue } from '../core/scopes.ts';
 import type { Store, TokenSortKey } from '../core/store.ts';
-import { issueTemporaryToken, type ParsedToken, parseToken } from '../core/token-format.ts';
+import {
+  hasValidSignature,
+  issueTemporaryToken,
+  type ParsedToken,
+  parseToken,
+} from '../core/token-format.ts';
 import {
   type CreateRequest,
   checkDelete,
@@ -30,7 +35,10 @@ export interface TokenServiceDeps {
 export interface Inspection {
   readonly code: TokenCode;
   readonly token?: ParsedToken;
+  /** The pk/sk token's record when the token is valid. */
   readonly record?: TokenRecord;
+  /** For a valid tk: what it may do now, its own scopes less any its parent has since lost. */
+  readonly scopes?: readonly string[];
 }
 
 export interface ListOptions {
@@ -73,8 +81,14 @@ export function createTokenService(deps: TokenServiceDeps) {
     if (!token) return { code: 'TokenMalformed' };
     const now = clock.now();
     if (token.usage === 'tk') {
+      // The signature first: a forged tk must not cost a store query.
+      const key = keyRing.findKey(token.keyId);
+      if (!key || !hasValidSignature(token, key)) return { code: 'TokenInvalid', token };
       const parent = token.parentId === undefined ? undefined : await store.findToken(token.parentId);
-      return { code: assessTemporary(token, keyRing.findKey(token.keyId), parent, now), token };
+      const code = assessTemporary(token, key, parent, now);
+      if (code !== 'TokenValid') return { code, token };
+      const scopes = parent ? token.scopes.filter((scope) => parent.scopes.includes(scope)) : token.scopes;
+      return { code, token, scopes };
     }
     const record = token.checksumValid ? await store.findToken(token.tokenId) : undefined;
     const code = assessPersistent(token, record, now);
@@ -84,11 +98,18 @@ export function createTokenService(deps: TokenServiceDeps) {
   /** Resolves an access token to its authority; anything but a valid token is 401. */
   async function authenticate(raw: string | undefined): Promise<Authorizer> {
     if (!raw) throw new TesseraError('unauthorized');
-    const { code, token, record } = await inspect(raw);
+    const { code, token, record, scopes: effective } = await inspect(raw);
     if (code !== 'TokenValid' || !token) throw new TesseraError('unauthorized');
     if (token.usage === 'tk') {
       const { username, scopes, expires, parentId } = token;
-      return { kind: 'token', username, usage: 'tk', scopes, tokenId: parentId ?? null, expires };
+      return {
+        kind: 'token',
+        username,
+        usage: 'tk',
+        scopes: effective ?? scopes,
+        tokenId: parentId ?? null,
+        expires,
+      };
     }
     if (!record) throw new TesseraError('unauthorized');
     const { username, usage, scopes, id, expiresAt } = record;
@@ -168,9 +189,9 @@ export function createTokenService(deps: TokenServiceDeps) {
     return updateLock.run(id, async () => {
       for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
         const current = await findLive(username, id);
-        if (Object.keys(request).length === 0) return toMetadata(current);
         const now = clock.now();
         const plan = planUpdate(current, request, { authorizer, catalogue, now });
+        if (Object.keys(request).length === 0) return toMetadata(current);
         const modified = isoTime(Math.max(now, Date.parse(current.modified) + 1));
         const updated = await store.updateToken(id, current.version, { ...plan, modified });
         if (updated) return toMetadata(updated);

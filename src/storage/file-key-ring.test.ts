@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -104,6 +104,17 @@ describe('FileKeyRing', () => {
     clock.t = START + RETIREMENT_MS;
     const third = ring.rotate();
     assert.deepEqual(storedKids(dir), [first, second, third]);
+  });
+
+  test('rotations by two instances both land and leave no lock or temporary file behind', () => {
+    const dir = tempDir();
+    const first = new FileKeyRing(dir, manualClock());
+    const second = new FileKeyRing(dir, manualClock());
+    const a = first.rotate();
+    const b = second.rotate();
+    assert.deepEqual(storedKids(dir).slice(-2), [a, b]);
+    assert.equal(storedKids(dir).length, 3);
+    assert.deepEqual(readdirSync(dir).sort(), [KEY_FILE_NAME]);
   });
 
   test('an instance notices a rotation by another one after a second of its clock', () => {

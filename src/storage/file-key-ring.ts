@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import {
-  chmodSync,
+  closeSync,
+  fsyncSync,
   linkSync,
   mkdirSync,
+  openSync,
   readFileSync,
   renameSync,
   statSync,
   unlinkSync,
-  writeFileSync,
+  writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { encodeBase62 } from '../core/base62.ts';
 import type { Clock, KeyRing } from '../core/ports.ts';
 import type { SigningKey } from '../core/token-format.ts';
@@ -70,16 +72,18 @@ export class FileKeyRing implements KeyRing {
 
   /** Adds a new active key and drops keys whose every token has expired. Returns the new key id. */
   rotate(): string {
-    this.#load();
-    const now = this.#clock.now();
-    const fresh = newKey(this.#clock);
-    const keys = [...this.#keys, fresh].filter((_key, index, all) => {
-      const successor = all[index + 1];
-      return !successor || Date.parse(successor.created) + RETIREMENT_MS >= now;
+    return withLock(`${this.#path}.lock`, () => {
+      this.#load();
+      const now = this.#clock.now();
+      const fresh = newKey(this.#clock);
+      const keys = [...this.#keys, fresh].filter((_key, index, all) => {
+        const successor = all[index + 1];
+        return !successor || Date.parse(successor.created) + RETIREMENT_MS >= now;
+      });
+      replaceAtomically(this.#path, { keys });
+      this.#load();
+      return fresh.kid;
     });
-    replaceAtomically(this.#path, { keys });
-    this.#load();
-    return fresh.kid;
   }
 
   listKeys(): ReadonlyArray<{ readonly kid: string; readonly created: string }> {
@@ -130,11 +134,48 @@ function exists(path: string): boolean {
   }
 }
 
+/** Written and flushed to disk before it is linked or renamed into place: a crash leaves old or new, never empty. */
 function writeTemp(path: string, content: KeyFile): string {
   const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  writeFileSync(temp, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(temp, 0o600);
+  const fd = openSync(temp, 'wx', 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify(content, null, 2)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   return temp;
+}
+
+function syncFolder(path: string): void {
+  const fd = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const LOCK_STALE_MS = 30_000;
+
+/** Serialises read-modify-write of the key file across processes, so two rotations both land. */
+function withLock<T>(lockPath: string, work: () => T): T {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      closeSync(openSync(lockPath, 'wx', 0o600));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 200) throw error;
+      const held = statSync(lockPath, { throwIfNoEntry: false });
+      if (held && Date.now() - held.mtimeMs > LOCK_STALE_MS) unlinkSync(lockPath);
+      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
+  try {
+    return work();
+  } finally {
+    unlinkSync(lockPath);
+  }
 }
 
 /** First start: two processes may race to create the file; the loser keeps the winner's keys. */
@@ -142,6 +183,7 @@ function createExclusive(path: string, content: KeyFile): void {
   const temp = writeTemp(path, content);
   try {
     linkSync(temp, path);
+    syncFolder(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   } finally {
@@ -151,4 +193,5 @@ function createExclusive(path: string, content: KeyFile): void {
 
 function replaceAtomically(path: string, content: KeyFile): void {
   renameSync(writeTemp(path, content), path);
+  syncFolder(path);
 }
