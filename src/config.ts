@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_ROUTES, ROUTE_PATTERN, type Route } from './core/routes.ts';
 import { SCOPE_ID_PATTERN, type Scope } from './core/scopes.ts';
 
 export interface RateLimitConfig {
@@ -21,7 +22,18 @@ export interface Config {
   readonly configFile: string | null;
   readonly extraScopes: readonly Scope[];
   readonly tokensApiRateLimit: RateLimitConfig;
+  /** Forward-auth route map; the Mapbox-style defaults unless the config file gives its own. */
+  readonly routes: readonly Route[];
+  /** Operator defaults per scope, for tokens without their own `rateLimit`. */
+  readonly scopeRateLimits: Readonly<Record<string, RateLimitConfig>>;
+  /** How often counted usage is written to the store, in milliseconds. */
+  readonly usageFlushMs: number;
 }
+
+const rateLimitSchema = z.strictObject({
+  limit: z.number().int().min(1).max(1_000_000_000),
+  interval: z.number().int().min(1).max(86_400),
+});
 
 const fileSchema = z
   .object({
@@ -37,14 +49,27 @@ const fileSchema = z
       .default([]),
     limits: z
       .strictObject({
-        tokensApi: z
-          .strictObject({
-            limit: z.number().int().min(1).max(1_000_000),
-            interval: z.number().int().min(1).max(86_400),
-          })
-          .optional(),
+        tokensApi: rateLimitSchema.optional(),
+        scopes: z.record(z.string().regex(SCOPE_ID_PATTERN), rateLimitSchema).default({}),
       })
-      .default({}),
+      .default({ scopes: {} }),
+    routes: z
+      .array(
+        z.strictObject({
+          pattern: z
+            .string()
+            .regex(ROUTE_PATTERN, 'route patterns are absolute paths; * stands for one segment'),
+          methods: z
+            .array(z.string().regex(/^[A-Z]+$/))
+            .min(1)
+            .optional(),
+          scope: z.string().regex(SCOPE_ID_PATTERN).nullable(),
+          service: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,31}$/),
+        }),
+      )
+      .max(500)
+      .optional(),
+    usage: z.strictObject({ flushInterval: z.number().min(0.1).max(3600) }).default({ flushInterval: 5 }),
   })
   .strict();
 
@@ -69,6 +94,9 @@ export function loadConfig(env: Env = process.env): Config {
     configFile,
     extraScopes: Object.freeze(file.scopes),
     tokensApiRateLimit: Object.freeze(file.limits.tokensApi ?? { limit: 100, interval: 60 }),
+    routes: Object.freeze((file.routes as readonly Route[] | undefined) ?? DEFAULT_ROUTES),
+    scopeRateLimits: Object.freeze(file.limits.scopes),
+    usageFlushMs: Math.round(file.usage.flushInterval * 1000),
   });
 }
 

@@ -27,6 +27,42 @@ export type TokenChanges = Pick<
   'note' | 'scopes' | 'allowedUrls' | 'extensions' | 'rateLimit' | 'expiresAt' | 'modified'
 >;
 
+/** One appended change: the token (and every cached verdict that depends on it) must be re-read. */
+export interface TokenChange {
+  readonly seq: number;
+  readonly tokenId: string;
+}
+
+/** Counts of verification decisions, added to what is stored (never overwriting it). */
+export interface UsageIncrement {
+  readonly username: string;
+  /** The pk/sk token id; a tk counts under the persistent token behind it. */
+  readonly tokenId: string;
+  readonly service: string;
+  /** `allowed`, or the refusal reason. */
+  readonly outcome: string;
+  /** Start of the hour, ISO. */
+  readonly hour: string;
+  readonly count: number;
+  /** Latest allowed use in this batch, ISO; null when the batch holds only refusals. */
+  readonly lastUsed: string | null;
+}
+
+export interface UsageQuery {
+  readonly username: string;
+  readonly tokenId?: string;
+  /** ISO hour starts, inclusive start and exclusive end. */
+  readonly start: string;
+  readonly end: string;
+}
+
+export interface UsageRow {
+  readonly service: string;
+  readonly outcome: string;
+  readonly hour: string;
+  readonly count: number;
+}
+
 /** The persistence port. Every method is one atomic, durable operation. */
 export interface Store {
   /** Creates the account with its default token; false if the username is taken. */
@@ -41,6 +77,14 @@ export interface Store {
   updateToken(id: string, version: number, changes: TokenChanges): Promise<TokenRecord | undefined>;
   /** Tombstones a live token (and inserts the replacement default, atomically); false if not live. */
   deleteToken(id: string, deletedAt: string, replacement: TokenRecord | null): Promise<boolean>;
+  /** Changes after `seq`, oldest first (updates and deletes append them in their own transaction). */
+  changesSince(seq: number, limit: number): Promise<TokenChange[]>;
+  /** The newest change's seq, 0 when there is none. */
+  latestChange(): Promise<number>;
+  /** Adds the counts (and advances `lastUsed`), in one transaction. */
+  addUsage(increments: readonly UsageIncrement[]): Promise<void>;
+  /** Sums per service, outcome and hour, over one account or one of its tokens. */
+  usage(query: UsageQuery): Promise<UsageRow[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -42,6 +42,8 @@ export interface TokenRecord {
   readonly deletedAt: string | null;
   /** Incremented by every change; guards against lost updates. */
   readonly version: number;
+  /** When the token last verified successfully (to the usage flush interval); absent if never. */
+  readonly lastUsed?: string | null;
 }
 
 /** The token metadata object of the Tokens API. */
@@ -60,6 +62,7 @@ export interface TokenMetadata {
   readonly allowedApis?: readonly string[];
   readonly rateLimit?: RateLimitSetting;
   readonly expiresAt?: string;
+  readonly lastUsed?: string;
   readonly token?: string;
 }
 
@@ -82,6 +85,7 @@ export function toMetadata(
     ...record.extensions,
     ...(record.rateLimit ? { rateLimit: record.rateLimit } : {}),
     ...(record.expiresAt ? { expiresAt: record.expiresAt } : {}),
+    ...(record.lastUsed ? { lastUsed: record.lastUsed } : {}),
     ...(token ? { token } : {}),
   };
 }

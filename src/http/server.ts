@@ -1,9 +1,11 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { localUrl } from '../config.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Services } from '../services/create-services.ts';
 import { createApp } from './app.ts';
+import { createForwardAuthHandler, FORWARD_AUTH_PATH } from './forward-auth.ts';
 
 export interface RunningServer {
   readonly url: string;
@@ -11,16 +13,24 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Listens on the configured host and port; resolves once the socket is bound. */
+/**
+ * Listens on the configured host and port; resolves once the socket is bound. Forward-auth is
+ * answered on plain node:http; everything else goes through the Hono app.
+ */
 export async function startServer(services: Services, logger: Logger): Promise<RunningServer> {
   const { config } = services;
   let publicUrl = config.publicUrl ?? localUrl(config.host, config.port);
   const app = createApp(services, { logger, publicUrl: () => publicUrl });
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const instance = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () =>
-      resolve(instance),
-    );
-    instance.once('error', reject);
+  const appListener = getRequestListener(app.fetch);
+  const forwardAuth = createForwardAuthHandler(services.verification, logger);
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (isForwardAuth(req.url)) forwardAuth(req, res);
+    else void appListener(req, res);
+  });
+  await services.start();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   const url = localUrl(config.host, port);
@@ -31,7 +41,13 @@ export async function startServer(services: Services, logger: Logger): Promise<R
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        if ('closeAllConnections' in server) server.closeAllConnections();
+        server.closeAllConnections();
       }),
   };
+}
+
+function isForwardAuth(url: string | undefined): boolean {
+  if (!url?.startsWith(FORWARD_AUTH_PATH)) return false;
+  const next = url.charAt(FORWARD_AUTH_PATH.length);
+  return next === '' || next === '?' || next === '/';
 }

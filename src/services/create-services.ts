@@ -1,15 +1,21 @@
 import type { Config } from '../config.ts';
 import { type Clock, systemClock } from '../core/ports.ts';
+import { compileRoutes } from '../core/routes.ts';
 import { buildCatalogue, type ScopeCatalogue } from '../core/scopes.ts';
 import { openDatabase, parseDatabaseUrl } from '../storage/database.ts';
 import { FileKeyRing } from '../storage/file-key-ring.ts';
 import { migrateToLatest } from '../storage/migrations.ts';
 import { SqlStore } from '../storage/sql-store.ts';
 import { type AccountService, createAccountService } from './account-service.ts';
+import { ChangeFollower } from './change-follower.ts';
+import { Metrics } from './metrics.ts';
 import { argon2Hasher } from './passwords.ts';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.ts';
 import { systemRandom } from './system.ts';
+import { TokenCache } from './token-cache.ts';
 import { createTokenService, type TokenService } from './token-service.ts';
+import { UsageRecorder } from './usage-recorder.ts';
+import { createVerificationService, type VerificationService } from './verification-service.ts';
 
 export interface Services {
   readonly config: Config;
@@ -20,6 +26,14 @@ export interface Services {
   readonly tokens: TokenService;
   readonly accounts: AccountService;
   readonly rateLimiter: RateLimiter;
+  readonly cache: TokenCache;
+  readonly changes: ChangeFollower;
+  readonly usage: UsageRecorder;
+  readonly metrics: Metrics;
+  readonly verification: VerificationService;
+  /** Starts the background work of a long-running process: following changes, flushing usage. */
+  start(): Promise<void>;
+  /** Stops it, writes the usage counted so far, and closes the store. */
   close(): Promise<void>;
 }
 
@@ -36,15 +50,43 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const store = new SqlStore(db);
   const keyRing = new FileKeyRing(config.dataDir, clock);
   const random = systemRandom;
+  const cache = new TokenCache();
+  const metrics = new Metrics();
+  const changes = new ChangeFollower(store, cache, { onError: () => {} });
+  const usage = new UsageRecorder(store);
+  const rateLimiter = new MemoryRateLimiter();
+  const tokens = createTokenService({ store, keyRing, catalogue, clock, random, cache });
+  const verification = createVerificationService({
+    tokens,
+    routes: compileRoutes(config.routes),
+    rateLimiter,
+    scopeRateLimits: config.scopeRateLimits,
+    usage,
+    metrics,
+    clock,
+  });
   return {
     config,
     clock,
     catalogue,
     store,
     keyRing,
-    tokens: createTokenService({ store, keyRing, catalogue, clock, random }),
+    tokens,
     accounts: createAccountService({ store, catalogue, clock, random, passwords: argon2Hasher }),
-    rateLimiter: new MemoryRateLimiter(),
-    close: () => store.close(),
+    rateLimiter,
+    cache,
+    changes,
+    usage,
+    metrics,
+    verification,
+    async start() {
+      await changes.start();
+      usage.start(config.usageFlushMs);
+    },
+    async close() {
+      await changes.stop();
+      await usage.stop();
+      await store.close();
+    },
   };
 }

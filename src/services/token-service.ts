@@ -22,6 +22,7 @@ import { assessPersistent, assessTemporary, type TokenCode } from '../core/token
 import { isoTime, type TokenMetadata, type TokenRecord, toMetadata } from '../core/tokens.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import type { TokenCache } from './token-cache.ts';
 import { issueDefaultToken, issueToken } from './token-issuer.ts';
 
 export interface TokenServiceDeps {
@@ -30,6 +31,8 @@ export interface TokenServiceDeps {
   readonly catalogue: ScopeCatalogue;
   readonly clock: Clock;
   readonly random: RandomSource;
+  /** Positive verdicts by token string; changes through this service evict at once. */
+  readonly cache: TokenCache;
 }
 
 export interface Inspection {
@@ -39,6 +42,19 @@ export interface Inspection {
   readonly record?: TokenRecord;
   /** For a valid tk: what it may do now, its own scopes less any its parent has since lost. */
   readonly scopes?: readonly string[];
+  /** For a valid tk: the persistent token behind it. */
+  readonly parent?: TokenRecord;
+}
+
+/** What a cached verdict depends on: the ids whose change evicts it, and when it expires by itself. */
+function dependencies(inspection: Inspection): { ids: string[]; expiresAt?: number } {
+  const { token, record, parent } = inspection;
+  if (token?.usage === 'tk') {
+    const parentExpiry = parent?.expiresAt ? Date.parse(parent.expiresAt) : Number.POSITIVE_INFINITY;
+    return { ids: parent ? [parent.id] : [], expiresAt: Math.min(token.expires * 1000, parentExpiry) };
+  }
+  if (!record) return { ids: [] };
+  return { ids: [record.id], ...(record.expiresAt ? { expiresAt: Date.parse(record.expiresAt) } : {}) };
 }
 
 export interface ListOptions {
@@ -73,13 +89,24 @@ export type TokenService = ReturnType<typeof createTokenService>;
 const MAX_UPDATE_ATTEMPTS = 5;
 
 export function createTokenService(deps: TokenServiceDeps) {
-  const { store, keyRing, catalogue, clock, random } = deps;
+  const { store, keyRing, catalogue, clock, random, cache } = deps;
   const updateLock = new KeyedLock();
 
+  /** A valid token's verdict comes from the cache when it can; anything else is decided afresh. */
   async function inspect(raw: string): Promise<Inspection> {
+    const now = clock.now();
+    const cached = cache.get(raw, now);
+    if (cached) return cached;
+    const epoch = cache.epoch();
+    const inspection = await inspectUncached(raw, now);
+    if (inspection.code === 'TokenValid')
+      cache.set(raw, inspection, { ...dependencies(inspection), epoch, now });
+    return inspection;
+  }
+
+  async function inspectUncached(raw: string, now: number): Promise<Inspection> {
     const token = parseToken(raw);
     if (!token) return { code: 'TokenMalformed' };
-    const now = clock.now();
     if (token.usage === 'tk') {
       // The signature first: a forged tk must not cost a store query.
       const key = keyRing.findKey(token.keyId);
@@ -88,7 +115,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       const code = assessTemporary(token, key, parent, now);
       if (code !== 'TokenValid') return { code, token };
       const scopes = parent ? token.scopes.filter((scope) => parent.scopes.includes(scope)) : token.scopes;
-      return { code, token, scopes };
+      return { code, token, scopes, ...(parent ? { parent } : {}) };
     }
     const record = token.checksumValid ? await store.findToken(token.tokenId) : undefined;
     const code = assessPersistent(token, record, now);
@@ -194,6 +221,7 @@ export function createTokenService(deps: TokenServiceDeps) {
         if (Object.keys(request).length === 0) return toMetadata(current);
         const modified = isoTime(Math.max(now, Date.parse(current.modified) + 1));
         const updated = await store.updateToken(id, current.version, { ...plan, modified });
+        cache.evict(id);
         if (updated) return toMetadata(updated);
       }
       throw new TesseraError('conflict', 'the token is being changed by another request; try again');
@@ -209,7 +237,9 @@ export function createTokenService(deps: TokenServiceDeps) {
     const replacement = current.isDefault
       ? issueDefaultToken({ username, catalogue, now }, random).record
       : null;
-    if (!(await store.deleteToken(id, isoTime(now), replacement))) throw new TesseraError('not_found');
+    const deleted = await store.deleteToken(id, isoTime(now), replacement);
+    cache.evict(id);
+    if (!deleted) throw new TesseraError('not_found');
   }
 
   async function listScopes(authorizer: Authorizer, username: string): Promise<ScopeListing[]> {
@@ -226,5 +256,15 @@ export function createTokenService(deps: TokenServiceDeps) {
     return record;
   }
 
-  return { inspect, authenticate, list, create, createTemporary, update, remove, listScopes };
+  return {
+    inspect,
+    inspectUncached,
+    authenticate,
+    list,
+    create,
+    createTemporary,
+    update,
+    remove,
+    listScopes,
+  };
 }

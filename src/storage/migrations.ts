@@ -48,6 +48,33 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
       );
     },
   },
+  '0002_change_log_and_usage': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Every update and delete appends here in the same transaction; nodes follow it to evict caches.
+      await db.schema
+        .createTable('token_events')
+        .addColumn('seq', 'integer', (col) => col.primaryKey().autoIncrement())
+        .addColumn('token_id', 'text', (col) => col.notNull())
+        .addColumn('at', 'text', (col) => col.notNull())
+        .execute();
+      await db.schema.alterTable('tokens').addColumn('last_used', 'text').execute();
+      await db.schema
+        .createTable('usage_counts')
+        .addColumn('username', 'text', (col) => col.notNull())
+        .addColumn('token_id', 'text', (col) => col.notNull())
+        .addColumn('service', 'text', (col) => col.notNull())
+        .addColumn('outcome', 'text', (col) => col.notNull())
+        .addColumn('hour', 'text', (col) => col.notNull())
+        .addColumn('count', 'integer', (col) => col.notNull())
+        .addPrimaryKeyConstraint('usage_counts_key', ['token_id', 'service', 'outcome', 'hour'])
+        .execute();
+      await db.schema
+        .createIndex('usage_by_account')
+        .on('usage_counts')
+        .columns(['username', 'hour'])
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /** Row shapes as SQL sees them. Times are ISO-8601 text, JSON columns are text: the same on every dialect. */
 export interface AccountsTable {
   username: string;
@@ -24,9 +26,27 @@ export interface TokensTable {
   modified: string;
   deleted_at: string | null;
   version: number;
+  last_used: string | null;
+}
+
+export interface TokenEventsTable {
+  seq: Generated<number>;
+  token_id: string;
+  at: string;
+}
+
+export interface UsageCountsTable {
+  username: string;
+  token_id: string;
+  service: string;
+  outcome: string;
+  hour: string;
+  count: number;
 }
 
 export interface Database {
   accounts: AccountsTable;
   tokens: TokensTable;
+  token_events: TokenEventsTable;
+  usage_counts: UsageCountsTable;
 }

@@ -1,5 +1,14 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { AccountRecord, Store, TokenChanges, TokenListQuery } from '../core/store.ts';
+import type {
+  AccountRecord,
+  Store,
+  TokenChange,
+  TokenChanges,
+  TokenListQuery,
+  UsageIncrement,
+  UsageQuery,
+  UsageRow,
+} from '../core/store.ts';
 import type { PersistentUsage } from '../core/token-format.ts';
 import type { TokenRecord } from '../core/tokens.ts';
 import type { AccountsTable, Database, TokensTable } from './schema.ts';
@@ -63,15 +72,19 @@ export class SqlStore implements Store {
   }
 
   async updateToken(id: string, version: number, changes: TokenChanges): Promise<TokenRecord | undefined> {
-    const result = await this.#db
-      .updateTable('tokens')
-      .set({ ...toChangeRow(changes), version: version + 1 })
-      .where('id', '=', id)
-      .where('version', '=', version)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) return undefined;
-    return this.findToken(id);
+    const updated = await this.#db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('tokens')
+        .set({ ...toChangeRow(changes), version: version + 1 })
+        .where('id', '=', id)
+        .where('version', '=', version)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return false;
+      await trx.insertInto('token_events').values({ token_id: id, at: changes.modified }).execute();
+      return true;
+    });
+    return updated ? this.findToken(id) : undefined;
   }
 
   async deleteToken(id: string, deletedAt: string, replacement: TokenRecord | null): Promise<boolean> {
@@ -83,9 +96,71 @@ export class SqlStore implements Store {
         .where('deleted_at', 'is', null)
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) return false;
+      await trx.insertInto('token_events').values({ token_id: id, at: deletedAt }).execute();
       if (replacement) await trx.insertInto('tokens').values(toTokenRow(replacement)).execute();
       return true;
     });
+  }
+
+  async changesSince(seq: number, limit: number): Promise<TokenChange[]> {
+    const rows = await this.#db
+      .selectFrom('token_events')
+      .select(['seq', 'token_id'])
+      .where('seq', '>', seq)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({ seq: Number(row.seq), tokenId: row.token_id }));
+  }
+
+  async latestChange(): Promise<number> {
+    const row = await this.#db
+      .selectFrom('token_events')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .executeTakeFirst();
+    return Number(row?.seq ?? 0);
+  }
+
+  async addUsage(increments: readonly UsageIncrement[]): Promise<void> {
+    if (increments.length === 0) return;
+    await this.#db.transaction().execute(async (trx) => {
+      for (const increment of increments) {
+        await trx
+          .insertInto('usage_counts')
+          .values({
+            username: increment.username,
+            token_id: increment.tokenId,
+            service: increment.service,
+            outcome: increment.outcome,
+            hour: increment.hour,
+            count: increment.count,
+          })
+          .onConflict((oc) =>
+            oc
+              .columns(['token_id', 'service', 'outcome', 'hour'])
+              .doUpdateSet((eb) => ({ count: eb('usage_counts.count', '+', eb.ref('excluded.count')) })),
+          )
+          .execute();
+        if (increment.lastUsed !== null) await advanceLastUsed(trx, increment.tokenId, increment.lastUsed);
+      }
+    });
+  }
+
+  async usage(query: UsageQuery): Promise<UsageRow[]> {
+    let select = this.#db
+      .selectFrom('usage_counts')
+      .select((eb) => ['service', 'outcome', 'hour', eb.fn.sum<number>('count').as('count')])
+      .where('username', '=', query.username)
+      .where('hour', '>=', query.start)
+      .where('hour', '<', query.end);
+    if (query.tokenId !== undefined) select = select.where('token_id', '=', query.tokenId);
+    const rows = await select.groupBy(['service', 'outcome', 'hour']).orderBy('hour').execute();
+    return rows.map((row) => ({
+      service: row.service,
+      outcome: row.outcome,
+      hour: row.hour,
+      count: Number(row.count),
+    }));
   }
 
   async ping(): Promise<void> {
@@ -95,6 +170,15 @@ export class SqlStore implements Store {
   async close(): Promise<void> {
     await this.#db.destroy();
   }
+}
+
+async function advanceLastUsed(db: Kysely<Database>, tokenId: string, lastUsed: string): Promise<void> {
+  await db
+    .updateTable('tokens')
+    .set({ last_used: lastUsed })
+    .where('id', '=', tokenId)
+    .where((eb) => eb.or([eb('last_used', 'is', null), eb('last_used', '<', lastUsed)]))
+    .execute();
 }
 
 function toAccountRow(account: AccountRecord): AccountsTable {
@@ -162,6 +246,7 @@ function fromTokenRow(row: Selectable<TokensTable>): TokenRecord {
     modified: row.modified,
     deletedAt: row.deleted_at,
     version: Number(row.version),
+    ...(row.last_used === null ? {} : { lastUsed: row.last_used }),
   };
 }
 

@@ -1,0 +1,72 @@
+import type { Store } from '../core/store.ts';
+import type { TokenCache } from './token-cache.ts';
+
+export interface ChangeFollowerOptions {
+  /** How often to look for changes made by other processes. */
+  readonly intervalMs?: number;
+  readonly onError?: (error: unknown) => void;
+}
+
+const BATCH = 1000;
+
+/**
+ * Follows the store's change log and evicts the cached verdicts of every token that changed, so a
+ * delete or update made by another process (the CLI, another node) reaches this one within one
+ * interval. Changes made by this process evict at once, before the API answers. If the log cannot
+ * be read, the whole cache is dropped: nothing stale is served while we cannot tell what changed.
+ */
+export class ChangeFollower {
+  readonly #store: Store;
+  readonly #cache: TokenCache;
+  readonly #intervalMs: number;
+  readonly #onError: (error: unknown) => void;
+  #seq = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  lastPollAt = 0;
+  errors = 0;
+
+  constructor(store: Store, cache: TokenCache, options: ChangeFollowerOptions = {}) {
+    this.#store = store;
+    this.#cache = cache;
+    this.#intervalMs = options.intervalMs ?? 200;
+    this.#onError = options.onError ?? (() => {});
+  }
+
+  async start(): Promise<void> {
+    this.#seq = await this.#store.latestChange();
+    this.lastPollAt = Date.now();
+    this.#timer = setInterval(() => void this.poll(), this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Reads and applies what changed since the last poll. Concurrent calls share one read. */
+  poll(): Promise<void> {
+    this.#running ??= this.#read().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#running;
+  }
+
+  async #read(): Promise<void> {
+    try {
+      for (;;) {
+        const changes = await this.#store.changesSince(this.#seq, BATCH);
+        for (const change of changes) this.#cache.evict(change.tokenId);
+        const last = changes.at(-1);
+        if (last) this.#seq = last.seq;
+        if (changes.length < BATCH) break;
+      }
+      this.lastPollAt = Date.now();
+    } catch (error) {
+      this.errors += 1;
+      this.#cache.clear();
+      this.#onError(error);
+    }
+  }
+}

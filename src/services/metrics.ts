@@ -1,0 +1,89 @@
+/** Latency buckets of the verification histogram, in seconds. */
+const BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+export interface MetricsSources {
+  cacheHits(): number;
+  cacheMisses(): number;
+  cacheEntries(): number;
+  lastUsageFlushAt(): number;
+  usageFlushErrors(): number;
+  usageDropped(): number;
+  changeFollowerErrors(): number;
+}
+
+/** The few numbers an operator graphs, kept as plain counters and rendered in Prometheus text format. */
+export class Metrics {
+  readonly #decisions = new Map<string, number>();
+  readonly #buckets = new Array<number>(BUCKETS.length).fill(0);
+  #count = 0;
+  #sum = 0;
+  storeErrors = 0;
+
+  decision(outcome: string, seconds: number): void {
+    this.#decisions.set(outcome, (this.#decisions.get(outcome) ?? 0) + 1);
+    this.#count += 1;
+    this.#sum += seconds;
+    for (let index = 0; index < BUCKETS.length; index++) {
+      if (seconds <= (BUCKETS[index] as number)) {
+        this.#buckets[index] = (this.#buckets[index] as number) + 1;
+        break;
+      }
+    }
+  }
+
+  render(sources: MetricsSources, now: number): string {
+    const lines: string[] = [];
+    const metric = (name: string, type: string, help: string): void => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    };
+    metric(
+      'tessera_decisions_total',
+      'counter',
+      'Verification decisions by outcome (allowed or the refusal reason).',
+    );
+    for (const [outcome, count] of [...this.#decisions].sort())
+      lines.push(`tessera_decisions_total{outcome="${outcome}"} ${count}`);
+    metric('tessera_verify_duration_seconds', 'histogram', 'Time to reach a verification decision.');
+    let cumulative = 0;
+    BUCKETS.forEach((bound, index) => {
+      cumulative += this.#buckets[index] as number;
+      lines.push(`tessera_verify_duration_seconds_bucket{le="${bound}"} ${cumulative}`);
+    });
+    lines.push(`tessera_verify_duration_seconds_bucket{le="+Inf"} ${this.#count}`);
+    lines.push(
+      `tessera_verify_duration_seconds_sum ${this.#sum}`,
+      `tessera_verify_duration_seconds_count ${this.#count}`,
+    );
+    const hits = sources.cacheHits();
+    const misses = sources.cacheMisses();
+    metric('tessera_cache_hits_total', 'counter', 'Token verdicts served from the cache.');
+    lines.push(`tessera_cache_hits_total ${hits}`);
+    metric('tessera_cache_misses_total', 'counter', 'Token verdicts that needed the store.');
+    lines.push(`tessera_cache_misses_total ${misses}`);
+    metric('tessera_cache_hit_ratio', 'gauge', 'Hits over all lookups since start.');
+    lines.push(`tessera_cache_hit_ratio ${hits + misses === 0 ? 0 : hits / (hits + misses)}`);
+    metric('tessera_cache_entries', 'gauge', 'Token verdicts held in the cache.');
+    lines.push(`tessera_cache_entries ${sources.cacheEntries()}`);
+    metric(
+      'tessera_usage_flush_lag_seconds',
+      'gauge',
+      'Seconds since usage counts were last written to the store.',
+    );
+    lines.push(`tessera_usage_flush_lag_seconds ${Math.max(0, (now - sources.lastUsageFlushAt()) / 1000)}`);
+    metric(
+      'tessera_usage_dropped_total',
+      'counter',
+      'Usage counts dropped because too many were waiting for the store.',
+    );
+    lines.push(`tessera_usage_dropped_total ${sources.usageDropped()}`);
+    metric(
+      'tessera_store_errors_total',
+      'counter',
+      'Failed store operations (verification, usage flushes, change log reads).',
+    );
+    lines.push(
+      `tessera_store_errors_total ${this.storeErrors + sources.usageFlushErrors() + sources.changeFollowerErrors()}`,
+    );
+    return `${lines.join('\n')}\n`;
+  }
+}
