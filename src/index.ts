@@ -6,3 +6,11 @@ export { type ParsedToken, parseToken, type Usage } from './core/token-format.ts
 export type { TokenCode } from './core/token-status.ts';
 export type { TokenMetadata } from './core/tokens.ts';
 export { isAllowedSource, parseAllowedUrl } from './core/url-restrictions.ts';
+export {
+  createVerifier,
+  type EmbeddedVerifierOptions,
+  type RemoteVerifierOptions,
+  type Verifier,
+  type VerifyInput,
+} from './verifier/create-verifier.ts';
+export { type GuardOptions, tesseraExpress, tesseraHono } from './verifier/middleware.ts';

@@ -4,6 +4,7 @@ import { type Logger, redact } from '../logging/logger.ts';
 import type { Services } from '../services/create-services.ts';
 import { openApiDocument } from './openapi.ts';
 import { tokensRoutes } from './tokens-routes.ts';
+import { usageRoutes } from './usage-routes.ts';
 
 export interface AppOptions {
   readonly logger: Logger;
@@ -11,7 +12,7 @@ export interface AppOptions {
   readonly publicUrl: () => string;
 }
 
-const API_PREFIXES = ['/tokens/', '/scopes/'];
+const API_PREFIXES = ['/tokens/', '/scopes/', '/usage/'];
 const EXPOSED_HEADERS = 'Link, Retry-After, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset';
 
 export function createApp(services: Services, options: AppOptions): Hono {
@@ -46,9 +47,14 @@ export function createApp(services: Services, options: AppOptions): Hono {
       return c.json({ status: 'unavailable', message: 'the store is not reachable' }, 503);
     }
   });
+  app.get('/metrics', (c) => {
+    c.header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
+    return c.body(services.renderMetrics());
+  });
   app.get('/openapi.json', (c) => c.json(openApiDocument(options.publicUrl())));
   app.get('/', (c) => c.json(serviceIndex()));
   app.route('/', tokensRoutes(services, { publicUrl: options.publicUrl }));
+  app.route('/', usageRoutes(services));
   app.notFound((c) => c.json({ message: ERRORS.not_found.message }, 404));
   app.onError((error, c) => {
     if (isTesseraError(error)) return c.json({ message: error.message }, error.status as 400);

@@ -15,6 +15,7 @@ import { systemRandom } from './system.ts';
 import { TokenCache } from './token-cache.ts';
 import { createTokenService, type TokenService } from './token-service.ts';
 import { UsageRecorder } from './usage-recorder.ts';
+import { createUsageService, type UsageService } from './usage-service.ts';
 import { createVerificationService, type VerificationService } from './verification-service.ts';
 
 export interface Services {
@@ -31,6 +32,9 @@ export interface Services {
   readonly usage: UsageRecorder;
   readonly metrics: Metrics;
   readonly verification: VerificationService;
+  readonly usageReports: UsageService;
+  /** Renders the Prometheus metrics. */
+  renderMetrics(): string;
   /** Starts the background work of a long-running process: following changes, flushing usage. */
   start(): Promise<void>;
   /** Stops it, writes the usage counted so far, and closes the store. */
@@ -79,6 +83,20 @@ export async function createServices(config: Config, options: ServiceOptions = {
     usage,
     metrics,
     verification,
+    usageReports: createUsageService({ store, clock }),
+    renderMetrics: () =>
+      metrics.render(
+        {
+          cacheHits: () => cache.hits,
+          cacheMisses: () => cache.misses,
+          cacheEntries: () => cache.size,
+          lastUsageFlushAt: () => usage.lastFlushAt,
+          usageFlushErrors: () => usage.flushErrors,
+          usageDropped: () => usage.dropped,
+          changeFollowerErrors: () => changes.errors,
+        },
+        Date.now(),
+      ),
     async start() {
       await changes.start();
       usage.start(config.usageFlushMs);

@@ -1,4 +1,4 @@
-import { type Authorizer, hasScope } from '../core/authorizer.ts';
+import type { Authorizer } from '../core/authorizer.ts';
 import { TesseraError } from '../core/errors.ts';
 import type { Clock, KeyRing, RandomSource } from '../core/ports.ts';
 import type { ScopeCatalogue } from '../core/scopes.ts';
@@ -20,6 +20,7 @@ import {
 } from '../core/token-policy.ts';
 import { assessPersistent, assessTemporary, type TokenCode } from '../core/token-status.ts';
 import { isoTime, type TokenMetadata, type TokenRecord, toMetadata } from '../core/tokens.ts';
+import { authorizeAccount } from './account-access.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { TokenCache } from './token-cache.ts';
@@ -145,13 +146,8 @@ export function createTokenService(deps: TokenServiceDeps) {
     return { kind: 'token', username, usage, scopes, tokenId: id, expires };
   }
 
-  /** Mapbox's order: unknown account, then someone else's account, then a missing scope; all 404. */
-  async function authorize(authorizer: Authorizer, username: string, scope: string): Promise<void> {
-    if (authorizer.kind === 'operator' || authorizer.username !== username) {
-      if (!(await store.findAccount(username))) throw new TesseraError('no_such_user');
-      if (authorizer.kind === 'token') throw new TesseraError('not_found');
-    }
-    if (!hasScope(authorizer, scope)) throw new TesseraError('not_found');
+  function authorize(authorizer: Authorizer, username: string, scope: string): Promise<void> {
+    return authorizeAccount(store, authorizer, username, scope);
   }
 
   async function list(authorizer: Authorizer, username: string, options: ListOptions): Promise<TokenPage> {

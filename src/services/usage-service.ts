@@ -1,0 +1,89 @@
+import type { Authorizer } from '../core/authorizer.ts';
+import { TesseraError } from '../core/errors.ts';
+import type { Clock } from '../core/ports.ts';
+import type { Store, UsageRow } from '../core/store.ts';
+import { isoTime } from '../core/tokens.ts';
+import { authorizeAccount } from './account-access.ts';
+
+export type UsagePeriod = 'hour' | 'day';
+
+export interface UsageRequest {
+  /** Unix ms; defaults: the last 24 hours (period hour) or 30 days (period day) up to now. */
+  readonly start?: number;
+  readonly end?: number;
+  readonly period: UsagePeriod;
+  readonly tokenId?: string;
+}
+
+/** Mapbox's Analytics API shape, plus the refusals beside the allowed counts. */
+export interface UsageReport {
+  readonly period: readonly [string, string];
+  readonly timestamps: readonly string[];
+  /** Allowed requests per service, one count per timestamp. */
+  readonly services: Readonly<Record<string, number[]>>;
+  /** Refused requests per reason (scope, url, rate_limited, ...), one count per timestamp. */
+  readonly refused: Readonly<Record<string, number[]>>;
+}
+
+const PERIOD_MS: Readonly<Record<UsagePeriod, number>> = { hour: 3_600_000, day: 86_400_000 };
+const MAX_BUCKETS: Readonly<Record<UsagePeriod, number>> = { hour: 744, day: 366 };
+const DEFAULT_BUCKETS: Readonly<Record<UsagePeriod, number>> = { hour: 24, day: 30 };
+
+export type UsageService = ReturnType<typeof createUsageService>;
+
+export function createUsageService(deps: { readonly store: Store; readonly clock: Clock }) {
+  const { store, clock } = deps;
+
+  /** Usage of one account, or of one of its tokens, needing `analytics:read`. */
+  async function report(
+    authorizer: Authorizer,
+    username: string,
+    request: UsageRequest,
+  ): Promise<UsageReport> {
+    await authorizeAccount(store, authorizer, username, 'analytics:read');
+    if (request.tokenId !== undefined) {
+      const token = await store.findToken(request.tokenId);
+      if (!token || token.username !== username) throw new TesseraError('not_found');
+    }
+    const [start, end] = range(request, clock.now());
+    const rows = await store.usage({
+      username,
+      start: isoTime(start),
+      end: isoTime(end),
+      ...(request.tokenId === undefined ? {} : { tokenId: request.tokenId }),
+    });
+    return buckets(rows, start, end, PERIOD_MS[request.period]);
+  }
+
+  return { report };
+}
+
+/** Whole periods (UTC) covering the request, within the period's maximum span. */
+function range(request: UsageRequest, now: number): [number, number] {
+  const size = PERIOD_MS[request.period];
+  const end = Math.ceil((request.end ?? now) / size) * size;
+  const start = Math.floor((request.start ?? end - DEFAULT_BUCKETS[request.period] * size) / size) * size;
+  if (start >= end) throw new TesseraError('invalid_field', 'start must be before end');
+  if ((end - start) / size > MAX_BUCKETS[request.period]) {
+    throw new TesseraError(
+      'invalid_field',
+      `the range may span at most ${MAX_BUCKETS[request.period]} ${request.period}s`,
+    );
+  }
+  return [start, end];
+}
+
+function buckets(rows: readonly UsageRow[], start: number, end: number, size: number): UsageReport {
+  const count = (end - start) / size;
+  const timestamps = Array.from({ length: count }, (_, index) => isoTime(start + index * size));
+  const services: Record<string, number[]> = {};
+  const refused: Record<string, number[]> = {};
+  for (const row of rows) {
+    const index = Math.floor((Date.parse(row.hour) - start) / size);
+    const series = row.outcome === 'allowed' ? services : refused;
+    const key = row.outcome === 'allowed' ? row.service : row.outcome;
+    series[key] ??= new Array<number>(count).fill(0);
+    (series[key] as number[])[index] = ((series[key] as number[])[index] ?? 0) + row.count;
+  }
+  return { period: [isoTime(start), isoTime(end)], timestamps, services, refused };
+}
