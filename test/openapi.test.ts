@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, test } from 'node:test';
 import { ERRORS } from '../src/core/errors.ts';
 import { createApp } from '../src/http/app.ts';
@@ -12,6 +13,7 @@ interface MediaType {
 }
 
 interface Response {
+  readonly headers?: Record<string, unknown>;
   readonly content?: Record<string, MediaType>;
 }
 
@@ -27,6 +29,16 @@ interface Document {
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 const ERROR_REF = '#/components/schemas/Error';
+
+/**
+ * Forward-auth is answered on plain node:http before a request reaches the Hono app (see
+ * src/http/server.ts: the hot path skips the framework), so `app.routes` cannot list it. It answers
+ * any method, on `/auth/verify` and, for Envoy, on `/auth/verify/<original path>`.
+ */
+const FORWARD_AUTH_PATHS = ['/auth/verify', '/auth/verify/{originalPath}'];
+const OUTSIDE_HONO = FORWARD_AUTH_PATHS.flatMap((path) =>
+  HTTP_METHODS.map((method) => `${method.toUpperCase()} ${path}`),
+);
 
 let server: TestServer;
 let document: Document;
@@ -59,7 +71,7 @@ function operations(): Array<{ readonly key: string; readonly path: string; read
 }
 
 function isApiPath(path: string): boolean {
-  return path.startsWith('/tokens/') || path.startsWith('/scopes/');
+  return path.startsWith('/tokens/') || path.startsWith('/scopes/') || path.startsWith('/usage/');
 }
 
 /** The error messages documented as examples for one response. */
@@ -86,11 +98,117 @@ function usesErrorSchema(schema: Record<string, unknown> | undefined): boolean {
 }
 
 test('every route the app serves is documented, and every documented operation is served', () => {
-  const served = registeredRoutes();
+  const hono = registeredRoutes();
+  assert.deepEqual(
+    [...hono].filter((key) => key.includes('/auth/')),
+    [],
+    'forward-auth is not a Hono route',
+  );
+  const served = new Set([...hono, ...OUTSIDE_HONO]);
   const documented = new Set(operations().map(({ key }) => key));
   assert.deepEqual([...served].filter((key) => !documented.has(key)).sort(), [], 'served but undocumented');
   assert.deepEqual([...documented].filter((key) => !served.has(key)).sort(), [], 'documented but not served');
   assert.ok(served.has('PATCH /tokens/v2/{username}/{id}'));
+  assert.ok(served.has('GET /usage/v1/{username}'));
+  assert.ok(served.has('GET /metrics'));
+});
+
+/** A raw request (fetch refuses TRACE): status, headers and body. */
+function raw(
+  method: string,
+  path: string,
+  headers: Record<string, string | string[]> = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${server.url}${path}`, { method, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('every documented forward-auth operation is answered by forward-auth, not the app', async () => {
+  const forwardAuth = operations().filter(({ path }) => FORWARD_AUTH_PATHS.includes(path));
+  assert.equal(forwardAuth.length, OUTSIDE_HONO.length);
+  for (const { key } of forwardAuth) {
+    const [method, path] = key.split(' ') as [string, string];
+    const response = await raw(method, path.replace('{originalPath}', 'styles/v1/alice/streets'));
+    // The app would answer 404 Not found; forward-auth refuses a request without a token.
+    assert.equal(response.status, 401, key);
+    assert.equal(response.headers['x-tessera-reason'], 'missing', key);
+    if (method !== 'HEAD')
+      assert.deepEqual(JSON.parse(response.body), { message: 'An access token is required' });
+  }
+});
+
+test('what forward-auth answers is documented: status, message and headers', async () => {
+  const owner = await createTestAccount(server.services, 'gateway');
+  const limited = await server.services.tokens.create({ kind: 'operator' }, 'gateway', {
+    note: 'limited',
+    scopes: ['styles:read'],
+    allowedUrls: ['https://app.example.com'],
+    extensions: {},
+    rateLimit: { limit: 1, interval: 3600 },
+    expiresAt: null,
+  });
+  assert.ok(limited.token);
+  const uri = (token: string) => `/styles/v1/gateway/streets?access_token=${token}`;
+  const app = { origin: 'https://app.example.com' };
+  const cases: Array<[string, string, Record<string, string | string[]>, number]> = [
+    ['allowed', '/auth/verify', { 'x-original-uri': uri(owner.defaultToken) }, 200],
+    ['rate limited', '/auth/verify', { 'x-original-uri': uri(limited.token), ...app }, 200],
+    ['rate limited', '/auth/verify', { 'x-original-uri': uri(limited.token), ...app }, 429],
+    ['as 403', '/auth/verify?rate_limit_status=403', { 'x-forwarded-uri': uri(limited.token), ...app }, 403],
+    ['no token', '/auth/verify', { 'x-original-uri': '/styles/v1/gateway/streets' }, 401],
+    ['malformed', '/auth/verify', { 'x-original-uri': uri('pk.nonsense') }, 401],
+    ['bearer', '/auth/verify?scope=styles:read', { authorization: 'Bearer' }, 401],
+    ['scope', '/auth/verify?scope=styles:read', { 'x-original-uri': uri(owner.adminToken) }, 403],
+    ['no route', '/auth/verify', { 'x-original-uri': `/elsewhere?access_token=${owner.defaultToken}` }, 403],
+    ['url', '/auth/verify', { 'x-original-uri': uri(limited.token), origin: 'https://evil.example' }, 403],
+    [
+      'two tokens',
+      '/auth/verify',
+      { 'x-original-uri': uri(owner.defaultToken), authorization: `Bearer ${owner.adminToken}` },
+      400,
+    ],
+    ['twice', '/auth/verify', { 'x-original-uri': [uri(owner.defaultToken), '/other'] }, 400],
+    [
+      'two URIs',
+      '/auth/verify',
+      { 'x-original-uri': uri(owner.defaultToken), 'x-forwarded-uri': '/other' },
+      400,
+    ],
+    [
+      'envoy scope',
+      `/auth/verify/anything?access_token=${owner.defaultToken}`,
+      { 'x-tessera-scope': 'styles:read' },
+      200,
+    ],
+    ['envoy', `/auth/verify${uri(owner.defaultToken)}`, {}, 200],
+  ];
+  for (const [name, path, headers, expected] of cases) {
+    const response = await raw('GET', path, headers);
+    assert.equal(response.status, expected, `${name}: ${response.body}`);
+    const key = path.startsWith('/auth/verify/') ? 'GET /auth/verify/{originalPath}' : 'GET /auth/verify';
+    const documented = operations().find((entry) => entry.key === key)?.operation.responses[String(expected)];
+    assert.ok(documented, `${name}: ${expected} is not documented`);
+    const documentedHeaders = Object.keys(documented.headers ?? {}).map((header) => header.toLowerCase());
+    for (const header of Object.keys(response.headers)) {
+      if (/^(x-tessera-|x-rate-limit-|retry-after|www-authenticate)/.test(header))
+        assert.ok(documentedHeaders.includes(header), `${name}: ${header} is not documented`);
+    }
+    // A 403 for a rate-limited request says so in its description, not in the examples.
+    if (expected >= 400 && name !== 'as 403') {
+      const { message } = JSON.parse(response.body) as { message: string };
+      assert.ok(documentedMessages(documented).includes(message), `${name}: "${message}" is not documented`);
+    }
+  }
 });
 
 test('GET /openapi.json answers the OpenAPI 3.1 document with the server’s own URL', async () => {

@@ -69,8 +69,15 @@ export function decide(input: DecisionInput): Decision {
   return { allowed: true, username: token.username, tokenId, usage: token.usage, scopes };
 }
 
+/** Parsed once per stored list: records are immutable, and the cache hands out the same one. */
+const PARSED = new WeakMap<readonly string[], AllowedUrl[]>();
+
 function restrictions(record: TokenRecord): AllowedUrl[] {
-  return (record.allowedUrls ?? [])
-    .map(parseAllowedUrl)
-    .filter((entry): entry is AllowedUrl => entry !== undefined);
+  const list = record.allowedUrls ?? [];
+  let parsed = PARSED.get(list);
+  if (!parsed) {
+    parsed = list.map(parseAllowedUrl).filter((entry): entry is AllowedUrl => entry !== undefined);
+    PARSED.set(list, parsed);
+  }
+  return parsed;
 }

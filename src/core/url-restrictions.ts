@@ -49,9 +49,21 @@ export function isAllowedSource(entries: readonly AllowedUrl[], source: RequestS
   return entries.some((entry) => matches(entry, url));
 }
 
+/** Browsers send the same few Origin and Referer values again and again: parse each once. */
+const SOURCES = new Map<string, URL | undefined>();
+const MAX_SOURCES = 4096;
+
+function parseSource(text: string): URL | undefined {
+  if (SOURCES.has(text)) return SOURCES.get(text);
+  const url = tryUrl(text);
+  if (SOURCES.size >= MAX_SOURCES) SOURCES.clear();
+  SOURCES.set(text, url);
+  return url;
+}
+
 function sourceUrl(source: RequestSource): URL | undefined {
-  const origin = source.origin ? tryUrl(source.origin) : undefined;
-  const referer = source.referer ? tryUrl(source.referer) : undefined;
+  const origin = source.origin ? parseSource(source.origin) : undefined;
+  const referer = source.referer ? parseSource(source.referer) : undefined;
   // The Referer carries the path; use it when it agrees with the Origin (or there is no Origin).
   if (referer && (!origin || referer.origin === origin.origin)) return httpOnly(referer);
   return origin ? httpOnly(origin) : undefined;

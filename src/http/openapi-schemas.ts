@@ -130,6 +130,13 @@ const TOKEN_METADATA: Schema = {
     allowedApis: { ...APIS, description: STORED_NOT_ENFORCED },
     rateLimit: RATE_LIMIT,
     expiresAt: { ...TIME, description: 'Tessera extension: past it the token is refused everywhere.' },
+    lastUsed: {
+      ...TIME,
+      description:
+        'Tessera extension, read-only: when a request with this token (or a temporary token it minted) was ' +
+        'last allowed by forward-auth or the verifier, accurate to the usage flush interval (a few seconds). ' +
+        'Absent if never; refused requests and Tokens API calls do not count.',
+    },
     token: {
       type: 'string',
       description:
@@ -255,6 +262,51 @@ const ERROR: Schema = {
   properties: { message: { type: 'string', description: 'Mapbox’s wording where Mapbox has one.' } },
 };
 
+function countsBy(key: string, description: string): Schema {
+  return {
+    type: 'object',
+    description,
+    propertyNames: { description: key },
+    additionalProperties: arrayOf(
+      { type: 'integer', minimum: 0 },
+      { description: 'One count per entry of `timestamps`.' },
+    ),
+  };
+}
+
+const USAGE_REPORT: Schema = {
+  type: 'object',
+  description:
+    'The shape of Mapbox’s Analytics API, plus `refused`. Counts are per UTC hour or day, per token of ' +
+    'the account (deleted tokens included); a temporary token counts for the token that minted it.',
+  required: ['period', 'timestamps', 'services', 'refused'],
+  additionalProperties: false,
+  properties: {
+    period: {
+      type: 'array',
+      prefixItems: [TIME, TIME],
+      minItems: 2,
+      maxItems: 2,
+      description:
+        '`[start, end]` of the report: the requested range widened to whole periods (UTC); `end` is exclusive.',
+    },
+    timestamps: arrayOf(TIME, {
+      minItems: 1,
+      maxItems: 744,
+      description: 'The start of each period, oldest first.',
+    }),
+    services: countsBy(
+      'A service: the route map’s (`styles`, `fonts`, `tiles`, …), the `service` a gateway names, or `api`',
+      'Allowed requests per service. A service without allowed requests in the range is absent.',
+    ),
+    refused: countsBy(
+      'A refusal reason: `scope`, `url` or `rate_limited`',
+      'Refused requests that carried a valid token of the account, per reason. Requests without a valid ' +
+        'token (401) belong to no token and are not counted.',
+    ),
+  },
+};
+
 function status(value: string): Schema {
   return { type: 'object', required: ['status'], properties: { status: { const: value } } };
 }
@@ -269,6 +321,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
   TemporaryToken: TEMPORARY_TOKEN,
   TokenRetrieval: RETRIEVAL,
   Scope: SCOPE,
+  UsageReport: USAGE_REPORT,
   Health: status('ok'),
   Ready: status('ready'),
   NotReady: { allOf: [schema('Error'), status('unavailable')] },
@@ -286,6 +339,19 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
 function queryParameter(name: string, description: string, value: Schema): Schema {
   return { name, in: 'query', required: false, description, schema: value };
 }
+
+/** Every header forward-auth reads must come at most once: a repeated one answers 400. */
+function headerParameter(name: string, description: string): Schema {
+  return {
+    name,
+    in: 'header',
+    required: false,
+    description: `${description} Sent twice: 400.`,
+    schema: { type: 'string' },
+  };
+}
+
+const ISO_TIME = 'ISO 8601 date and time with seconds and `Z` or an offset (`2027-03-10T09:00:00Z`).';
 
 export const PARAMETERS: Readonly<Record<string, Schema>> = {
   AccessToken: queryParameter(
@@ -310,6 +376,89 @@ export const PARAMETERS: Readonly<Record<string, Schema>> = {
     'Opaque cursor from the `Link` header of the previous page (not a token id).',
     { type: 'string' },
   ),
+  UsageStart: queryParameter(
+    'start',
+    `${ISO_TIME} Widened down to the start of its period. Default: 24 hours (\`hour\`) or 30 days (\`day\`) ` +
+      'before `end`.',
+    TIME,
+  ),
+  UsageEnd: queryParameter(
+    'end',
+    `${ISO_TIME} Exclusive, widened up to the end of its period; must lie after \`start\`. Default: the end ` +
+      'of the current period (so the current hour or day is included).',
+    TIME,
+  ),
+  Period: queryParameter('period', 'The bucket size. A range may span at most 744 hours or 366 days.', {
+    enum: ['hour', 'day'],
+    default: 'day',
+  }),
+  UsageToken: queryParameter(
+    'token',
+    'A token id (not the token) of the account, deleted tokens included: report that token only. An id ' +
+      'that is not the account’s answers 404 `Not found`.',
+    { type: 'string' },
+  ),
+  VerifyScope: queryParameter(
+    'scope',
+    'The scope the original request needs. An empty value admits any valid token. Without it, the route ' +
+      'map (`routes` in `TESSERA_CONFIG`, by default Mapbox-style paths) decides from the original method ' +
+      'and path, and a path no route covers is refused (403).',
+    { type: 'string' },
+  ),
+  VerifyService: queryParameter(
+    'service',
+    'The service the request is counted under in the usage statistics. Default: the route’s service, or ' +
+      '`api` when `scope` is given.',
+    { type: 'string' },
+  ),
+  RateLimitStatus: queryParameter(
+    'rate_limit_status',
+    '`403`: answer a rate-limited request with 403 instead of 429 (still with `X-Tessera-Reason: ' +
+      'rate_limited` and `Retry-After`), for nginx, whose `auth_request` turns a 429 into a 500.',
+    { enum: ['403'] },
+  ),
+  XOriginalUri: headerParameter(
+    'X-Original-URI',
+    'nginx `auth_request`: the original request URI (path and query). Its first `access_token` query ' +
+      'value is the token; its path is matched against the route map. When `X-Forwarded-Uri` or the ' +
+      'Envoy path are given as well, they must be the same URI (else 400).',
+  ),
+  XOriginalMethod: headerParameter(
+    'X-Original-Method',
+    'nginx: the original method. When `X-Forwarded-Method` (or, in the Envoy form, the method of this ' +
+      'request) is given as well, they must agree (else 400). Default: `GET`.',
+  ),
+  XForwardedUri: headerParameter(
+    'X-Forwarded-Uri',
+    'Traefik `ForwardAuth`, Caddy `forward_auth`: the original request URI.',
+  ),
+  XForwardedMethod: headerParameter('X-Forwarded-Method', 'Traefik, Caddy: the original method.'),
+  XTesseraScope: headerParameter(
+    'X-Tessera-Scope',
+    'Envoy form only, set by the proxy: the scope the request needs (the query here is the client’s, so ' +
+      'it cannot carry the scope). An empty value admits any valid token; without it the route map decides.',
+  ),
+  XTesseraService: headerParameter(
+    'X-Tessera-Service',
+    'Envoy form only, set by the proxy: the service to count the request under.',
+  ),
+  Origin: headerParameter(
+    'Origin',
+    'The original request’s `Origin`, checked against the token’s `allowedUrls`.',
+  ),
+  Referer: headerParameter(
+    'Referer',
+    'The original request’s `Referer`, checked against `allowedUrls` when there is no `Origin`.',
+  ),
+  OriginalPath: {
+    name: 'originalPath',
+    in: 'path',
+    required: true,
+    description:
+      'Envoy `ext_authz` (HTTP mode, `path_prefix: /auth/verify`): the rest of the path, slashes included, ' +
+      'and the query of this request are the original request’s.',
+    schema: { type: 'string' },
+  },
 };
 
 function integerHeader(description: string): Schema {
@@ -322,11 +471,36 @@ export const HEADERS: Readonly<Record<string, Schema>> = {
       '`<url>; rel="next"` when there is a next page: absolute, on the public URL, without the access token.',
     schema: { type: 'string' },
   },
-  'X-Rate-Limit-Interval': integerHeader('Length of the rate-limit window in seconds (default 60).'),
-  'X-Rate-Limit-Limit': integerHeader('Requests allowed per window for the account (default 100).'),
+  'X-Rate-Limit-Interval': integerHeader(
+    'Length of the rate-limit window in seconds (Tokens API default 60).',
+  ),
+  'X-Rate-Limit-Limit': integerHeader(
+    'Requests allowed per window: for the account on the Tokens API (default 100); on forward-auth, the ' +
+      'token’s `rateLimit` or the operator’s default for the scope.',
+  ),
+  'X-Rate-Limit-Remaining': integerHeader('Forward-auth: requests left in the current window.'),
   'X-Rate-Limit-Reset': integerHeader('Unix time (seconds) at which the current window ends.'),
   'Retry-After': integerHeader('Seconds to wait before trying again.'),
+  'X-Tessera-Username': stringHeader('The account the token belongs to.'),
+  'X-Tessera-Token-Id': stringHeader('The token id (of a `pk` or `sk`); absent for a temporary token.'),
+  'X-Tessera-Token-Usage': { description: 'The kind of token.', schema: { enum: ['pk', 'sk', 'tk'] } },
+  'X-Tessera-Service': stringHeader('The service the request is counted under.'),
+  'X-Tessera-Reason': {
+    description: 'Why forward-auth refused the request.',
+    schema: {
+      enum: ['missing', 'malformed', 'invalid', 'expired', 'revoked', 'scope', 'url', 'rate_limited'],
+    },
+  },
+  'WWW-Authenticate': stringHeader(
+    '`Bearer realm="tessera"` without a token; `Bearer realm="tessera", error="invalid_token", ' +
+      'error_description="…"` for a bad one; `Bearer realm="tessera", error="insufficient_scope"` for a ' +
+      'missing scope.',
+  ),
 };
+
+function stringHeader(description: string): Schema {
+  return { description, schema: { type: 'string' } };
+}
 
 export const SECURITY_SCHEMES: Readonly<Record<string, Schema>> = {
   accessToken: { type: 'apiKey', in: 'query', name: 'access_token' },

@@ -311,6 +311,242 @@ const SCOPES: Operation = {
   },
 };
 
+const USAGE_MESSAGES: ReadonlyArray<readonly [string, string, readonly string[]]> = [
+  ['400', 'Two different access tokens in one request.', [TWO_TOKENS]],
+  [
+    '401',
+    'No access token, or a token that is not valid (malformed, forged, expired, revoked).',
+    [ERRORS.unauthorized.message],
+  ],
+  [
+    '404',
+    '`No such user`: the account does not exist. `Not found`: the token belongs to another account or ' +
+      'lacks `analytics:read`, or `token` is not the id of one of the account’s tokens.',
+    [ERRORS.no_such_user.message, ERRORS.not_found.message],
+  ],
+  [
+    '422',
+    'A query parameter is invalid (checked before the account and the scope).',
+    [
+      'period must be hour or day',
+      'start must be an ISO 8601 time',
+      'end must be an ISO 8601 time',
+      'start must be before end',
+      'the range may span at most 744 hours',
+      'the range may span at most 366 days',
+    ],
+  ],
+  ['500', STATUS_TEXT['500'] ?? '', [ERRORS.internal.message]],
+];
+
+const USAGE: Operation = {
+  operationId: 'getUsage',
+  summary: 'Request counts per service and period (scope `analytics:read`)',
+  description:
+    'Tessera extension. Every decision of forward-auth and of the in-process verifier on a valid token of the ' +
+    'account is counted per token, service, outcome and UTC hour; the counts reach the store in batches, ' +
+    'so the last few seconds may be missing. `services` holds the allowed requests, `refused` the refused ' +
+    'ones by reason. Not rate limited.',
+  tags: ['usage'],
+  security: TOKEN_SECURITY,
+  parameters: params('AccessToken', 'Username', 'UsageStart', 'UsageEnd', 'Period', 'UsageToken'),
+  responses: {
+    '200': ok('One count per period for each service and refusal reason.', schema('UsageReport'), {
+      examples: {
+        hourly: {
+          period: ['2027-03-10T07:00:00.000Z', '2027-03-10T09:00:00.000Z'],
+          timestamps: ['2027-03-10T07:00:00.000Z', '2027-03-10T08:00:00.000Z'],
+          services: { styles: [120, 87], fonts: [40, 31] },
+          refused: { url: [3, 0], rate_limited: [0, 12] },
+        },
+      },
+    }),
+    ...Object.fromEntries(
+      USAGE_MESSAGES.map(([status, description, messages]) => [status, errorResponse(description, messages)]),
+    ),
+  },
+};
+
+const PROMETHEUS_EXAMPLE = [
+  '# HELP tessera_decisions_total Verification decisions by outcome (allowed or the refusal reason).',
+  '# TYPE tessera_decisions_total counter',
+  'tessera_decisions_total{outcome="allowed"} 1042',
+  'tessera_decisions_total{outcome="url"} 3',
+  '# HELP tessera_verify_duration_seconds Time to reach a verification decision.',
+  '# TYPE tessera_verify_duration_seconds histogram',
+  'tessera_verify_duration_seconds_bucket{le="0.00005"} 1001',
+  '…',
+  'tessera_verify_duration_seconds_bucket{le="+Inf"} 1045',
+  'tessera_verify_duration_seconds_sum 0.061',
+  'tessera_verify_duration_seconds_count 1045',
+  '…',
+  '',
+].join('\n');
+
+const METRICS: Operation = {
+  operationId: 'getMetrics',
+  summary: 'Prometheus metrics',
+  description:
+    'Unauthenticated (expose it to the scraper only): verification decisions by outcome ' +
+    '(`tessera_decisions_total`), the verification latency histogram (`tessera_verify_duration_seconds`), ' +
+    'verdict cache hits, misses, ratio and size (`tessera_cache_*`), seconds since the last usage flush ' +
+    '(`tessera_usage_flush_lag_seconds`), usage counts dropped (`tessera_usage_dropped_total`) and failed ' +
+    'store operations (`tessera_store_errors_total`). Counters are per process, since it started.',
+  tags: ['service'],
+  security: [],
+  responses: {
+    '200': {
+      description: 'The Prometheus text exposition format 0.0.4.',
+      content: { 'text/plain': { schema: { type: 'string' }, example: PROMETHEUS_EXAMPLE } },
+    },
+  },
+};
+
+/** The headers forward-auth reads, each refused when sent more than once. */
+const VERIFY_HEADERS = [
+  'authorization',
+  'origin',
+  'referer',
+  'x-original-uri',
+  'x-forwarded-uri',
+  'x-original-method',
+  'x-forwarded-method',
+  'x-tessera-scope',
+  'x-tessera-service',
+];
+const VERIFY_RATE = [
+  'X-Rate-Limit-Interval',
+  'X-Rate-Limit-Limit',
+  'X-Rate-Limit-Remaining',
+  'X-Rate-Limit-Reset',
+];
+
+const VERIFY_RESPONSES: Readonly<Record<string, ResponseObject>> = {
+  '200': {
+    description:
+      'Allowed: let the request through. Empty body. The identity headers are for the upstream (copy them ' +
+      'with `auth_request_set`, `authResponseHeaders`, `copy_headers`, …); the rate-limit headers come ' +
+      'when a limit applies to the token.',
+    ...headerRefs([
+      'X-Tessera-Username',
+      'X-Tessera-Token-Id',
+      'X-Tessera-Token-Usage',
+      'X-Tessera-Service',
+      ...VERIFY_RATE,
+    ]),
+  },
+  '400': errorResponse(
+    'The request is ambiguous: two different tokens (original URI and `Authorization: Bearer`), gateway ' +
+      'headers (or the Envoy path and method) that name different original URIs or methods, a header ' +
+      'Tessera reads sent more than once, or an original URI that cannot be parsed.',
+    [
+      'The request carries two different access tokens',
+      'The gateway headers name two different original request URIs',
+      'The gateway headers name two different original request methods',
+      'The original request URI cannot be parsed',
+      ...VERIFY_HEADERS.map((name) => `The ${name} header is given more than once`),
+    ],
+  ),
+  '401': errorResponse(
+    'No token, or a token that is not valid. `X-Tessera-Reason`: `missing`, `malformed` (also a `Bearer` ' +
+      'header without a token), `invalid`, `expired` or `revoked`.',
+    [
+      'An access token is required',
+      'The access token is malformed',
+      'The access token is invalid',
+      'The access token has expired',
+      'The access token has been revoked',
+    ],
+    ['X-Tessera-Reason', 'WWW-Authenticate'],
+  ),
+  '403': errorResponse(
+    'A valid token that may not make this request. `X-Tessera-Reason`: `scope` (the token lacks the ' +
+      'scope, or no scope is given and no route matches the path: Tessera fails closed) or `url` (the ' +
+      'token’s `allowedUrls` do not match `Origin`, or `Referer` without `Origin`, or neither is sent). ' +
+      'With `rate_limit_status=403`, also a rate-limited request: `X-Tessera-Reason: rate_limited`, ' +
+      'message `Too Many Requests`, with `Retry-After` and the rate-limit headers.',
+    [
+      'This request requires a token with styles:read scope',
+      'No scope is configured for this request path',
+      'This token is not allowed from this URL',
+    ],
+    ['X-Tessera-Reason', 'WWW-Authenticate', 'Retry-After', ...VERIFY_RATE],
+  ),
+  '429': errorResponse(
+    'The token’s rate limit (its own `rateLimit`, or the operator’s default for the scope) is used up. ' +
+      '`X-Tessera-Reason: rate_limited`.',
+    [ERRORS.rate_limited.message],
+    ['X-Tessera-Reason', 'Retry-After', ...VERIFY_RATE],
+  ),
+  '503': errorResponse(
+    'The store could not answer: the request is refused (never admitted).',
+    [ERRORS.unavailable.message],
+    ['Retry-After'],
+  ),
+};
+
+const VERIFY_DESCRIPTION =
+  'Forward-auth for nginx `auth_request`, Traefik `ForwardAuth`, Caddy `forward_auth` and Envoy ' +
+  '`ext_authz`: decides whether the gateway may pass on the original request, which it describes in ' +
+  'headers. The token is the first `access_token` of the original URI, or `Authorization: Bearer` ' +
+  '(two different ones answer 400). The scope needed is the operator’s: the `scope` parameter (Envoy: ' +
+  '`X-Tessera-Scope`), else the route map. Then the token’s URL restrictions and rate limit apply, and ' +
+  'the decision is counted in the usage statistics. Fails closed: anything that cannot be decided is ' +
+  'refused. Any method is answered (`HEAD` without a body); every answer carries ' +
+  '`Cache-Control: no-store`, refusals a `{"message"}` body. See docs/gateways/ for complete gateway ' +
+  'configurations.';
+
+const VERIFY_METHODS = ['get', 'head', 'post', 'put', 'patch', 'delete', 'options', 'trace'] as const;
+
+/** The same decision for every method: the gateway may keep the original request's method. */
+function verifyOperations(
+  operationId: string,
+  summary: string,
+  description: string,
+  parameters: readonly Schema[],
+): Record<string, Operation> {
+  return Object.fromEntries(
+    VERIFY_METHODS.map((method) => [
+      method,
+      {
+        operationId:
+          method === 'get' ? operationId : `${operationId}${method[0]?.toUpperCase()}${method.slice(1)}`,
+        summary,
+        description,
+        tags: ['forward-auth'],
+        security: [{}, { bearerAuth: [] }],
+        parameters,
+        responses: VERIFY_RESPONSES,
+      },
+    ]),
+  );
+}
+
+const GATEWAY_HEADERS = params(
+  'XOriginalUri',
+  'XOriginalMethod',
+  'XForwardedUri',
+  'XForwardedMethod',
+  'Origin',
+  'Referer',
+);
+
+const VERIFY = verifyOperations(
+  'verifyRequest',
+  'Forward-auth: decide a proxied request',
+  VERIFY_DESCRIPTION,
+  [...params('VerifyScope', 'VerifyService', 'RateLimitStatus'), ...GATEWAY_HEADERS],
+);
+
+const VERIFY_ENVOY = verifyOperations(
+  'verifyEnvoyRequest',
+  'Forward-auth, Envoy form: the original path and query follow /auth/verify',
+  `${VERIFY_DESCRIPTION} In this form the path after \`/auth/verify\` and the query are the original ` +
+    'request’s, so the scope and service come from `X-Tessera-Scope` and `X-Tessera-Service` (or the ' +
+    'route map), and the original method is the method of this request.',
+  [...params('OriginalPath', 'XTesseraScope', 'XTesseraService'), ...GATEWAY_HEADERS],
+);
+
 function service(operationId: string, summary: string, body: Schema): Operation {
   return { operationId, summary, tags: ['service'], security: [], responses: { '200': ok(summary, body) } };
 }
@@ -331,10 +567,12 @@ const READINESS: Operation = {
 
 const DESCRIPTION = [
   'Tessera’s Tokens API v2 and Scopes API, wire-compatible with Mapbox’s (errors are `{"message"}` with',
-  'Mapbox’s statuses and wording). Authenticate with `?access_token=` or `Authorization: Bearer`.',
-  'Every API answer allows any origin (`Access-Control-Allow-Origin: *`) and exposes `Link`, `Retry-After`',
-  'and the `X-Rate-Limit-*` headers; preflight `OPTIONS` is answered for the API paths. Requests are',
-  'limited per account (100 per minute by default). See docs/api.md for the full reference.',
+  'Mapbox’s statuses and wording), its usage statistics, and forward-auth for API gateways.',
+  'Authenticate with `?access_token=` or `Authorization: Bearer`.',
+  'Every API answer (`/tokens/`, `/scopes/`, `/usage/`) allows any origin (`Access-Control-Allow-Origin: *`)',
+  'and exposes `Link`, `Retry-After` and the `X-Rate-Limit-*` headers; preflight `OPTIONS` is answered for',
+  'the API paths. Tokens and Scopes API requests are limited per account (100 per minute by default).',
+  'See docs/api.md for the full reference.',
 ].join(' ');
 
 /** The OpenAPI 3.1 description of the HTTP API, served at /openapi.json. */
@@ -346,17 +584,26 @@ export function openApiDocument(publicUrl: string): object {
     tags: [
       { name: 'tokens', description: 'Tokens API v2' },
       { name: 'scopes', description: 'Scopes API v1' },
+      { name: 'usage', description: 'Usage statistics (Tessera extension)' },
+      {
+        name: 'forward-auth',
+        description: 'Decisions for API gateways (answered outside the web framework)',
+      },
       { name: 'service', description: 'Service index, health and this document' },
     ],
     paths: {
       '/': { get: service('getServiceIndex', 'Service index', schema('ServiceIndex')) },
       '/healthz': { get: service('getHealth', 'Liveness', schema('Health')) },
       '/readyz': { get: READINESS },
+      '/metrics': { get: METRICS },
       '/openapi.json': { get: service('getOpenApiDocument', 'This OpenAPI document', { type: 'object' }) },
       '/tokens/v2': { get: RETRIEVE },
       '/tokens/v2/{username}': { get: LIST, post: CREATE },
       '/tokens/v2/{username}/{id}': { patch: UPDATE, delete: DELETE },
       '/scopes/v1/{username}': { get: SCOPES },
+      '/usage/v1/{username}': { get: USAGE },
+      '/auth/verify': VERIFY,
+      '/auth/verify/{originalPath}': VERIFY_ENVOY,
     },
     components: {
       schemas: SCHEMAS,

@@ -2,8 +2,8 @@ import type { Store, UsageIncrement } from '../core/store.ts';
 import { isoTime } from '../core/tokens.ts';
 
 const HOUR_MS = 3_600_000;
-/** Past this many distinct keys waiting for the store, new ones are dropped (and counted as dropped). */
-const MAX_PENDING_KEYS = 200_000;
+/** Past this many counters waiting for the store, new ones are dropped (and counted as dropped). */
+const MAX_PENDING = 200_000;
 
 interface Pending {
   readonly username: string;
@@ -15,13 +15,19 @@ interface Pending {
   lastUsed: number;
 }
 
+type ByOutcome = Map<string, Pending>;
+
 /**
  * Counts decisions in memory and adds them to the store in batches, never per request. A crash
- * loses at most one flush interval. A failed flush keeps its counts for the next one.
+ * loses at most one flush interval; a failed flush keeps its counts for the next one. Counters are
+ * nested maps keyed by strings the caller already holds, so counting builds no new string.
  */
 export class UsageRecorder {
   readonly #store: Store;
-  #pending = new Map<string, Pending>();
+  #pending = new Map<string, Map<string, ByOutcome>>();
+  /** Counters of a finished hour, or restored after a failed flush. */
+  #sealed: Pending[] = [];
+  #size = 0;
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   lastFlushAt = Date.now();
@@ -34,18 +40,19 @@ export class UsageRecorder {
 
   record(username: string, tokenId: string, service: string, outcome: string, now: number): void {
     const hour = Math.floor(now / HOUR_MS);
-    const key = `${tokenId}\n${service}\n${outcome}\n${hour}`;
-    const entry = this.#pending.get(key);
-    if (entry) {
+    const byOutcome = this.#counters(tokenId, service);
+    const entry = byOutcome.get(outcome);
+    if (entry !== undefined && entry.hour === hour) {
       entry.count += 1;
       if (now > entry.lastUsed) entry.lastUsed = now;
       return;
     }
-    if (this.#pending.size >= MAX_PENDING_KEYS) {
+    if (entry !== undefined) this.#sealed.push(entry);
+    else if (this.#size >= MAX_PENDING) {
       this.dropped += 1;
       return;
-    }
-    this.#pending.set(key, { username, tokenId, service, outcome, hour, count: 1, lastUsed: now });
+    } else this.#size += 1;
+    byOutcome.set(outcome, { username, tokenId, service, outcome, hour, count: 1, lastUsed: now });
   }
 
   start(intervalMs: number): void {
@@ -66,33 +73,49 @@ export class UsageRecorder {
     await this.flush();
   }
 
-  async #write(): Promise<void> {
-    const batch = this.#pending;
-    if (batch.size === 0) {
-      this.lastFlushAt = Date.now();
-      return;
+  #counters(tokenId: string, service: string): ByOutcome {
+    let byService = this.#pending.get(tokenId);
+    if (byService === undefined) {
+      byService = new Map();
+      this.#pending.set(tokenId, byService);
     }
-    this.#pending = new Map();
-    try {
-      await this.#store.addUsage([...batch.values()].map(toIncrement));
-      this.lastFlushAt = Date.now();
-    } catch {
-      this.flushErrors += 1;
-      this.#restore(batch);
+    let byOutcome = byService.get(service);
+    if (byOutcome === undefined) {
+      byOutcome = new Map();
+      byService.set(service, byOutcome);
     }
+    return byOutcome;
   }
 
-  #restore(batch: Map<string, Pending>): void {
-    for (const [key, entry] of batch) {
-      const current = this.#pending.get(key);
-      if (current) {
-        current.count += entry.count;
-        current.lastUsed = Math.max(current.lastUsed, entry.lastUsed);
-      } else if (this.#pending.size < MAX_PENDING_KEYS) {
-        this.#pending.set(key, entry);
-      } else {
-        this.dropped += entry.count;
+  async #write(): Promise<void> {
+    const batch = this.#take();
+    if (batch.length > 0) {
+      try {
+        await this.#store.addUsage(batch.map(toIncrement));
+      } catch {
+        this.flushErrors += 1;
+        this.#restore(batch);
+        return;
       }
+    }
+    this.lastFlushAt = Date.now();
+  }
+
+  #take(): Pending[] {
+    const batch = this.#sealed;
+    for (const byService of this.#pending.values()) {
+      for (const byOutcome of byService.values()) batch.push(...byOutcome.values());
+    }
+    this.#pending = new Map();
+    this.#sealed = [];
+    this.#size = 0;
+    return batch;
+  }
+
+  #restore(batch: readonly Pending[]): void {
+    for (const entry of batch) {
+      if (this.#sealed.length + this.#size < MAX_PENDING) this.#sealed.push(entry);
+      else this.dropped += entry.count;
     }
   }
 }

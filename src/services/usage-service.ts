@@ -61,7 +61,11 @@ export function createUsageService(deps: { readonly store: Store; readonly clock
 /** Whole periods (UTC) covering the request, within the period's maximum span. */
 function range(request: UsageRequest, now: number): [number, number] {
   const size = PERIOD_MS[request.period];
-  const end = Math.ceil((request.end ?? now) / size) * size;
+  if (request.start !== undefined && request.end !== undefined && request.start >= request.end)
+    throw new TesseraError('invalid_field', 'start must be before end');
+  // By default the range ends with the current period, even at its very first millisecond.
+  const end =
+    request.end === undefined ? (Math.floor(now / size) + 1) * size : Math.ceil(request.end / size) * size;
   const start = Math.floor((request.start ?? end - DEFAULT_BUCKETS[request.period] * size) / size) * size;
   if (start >= end) throw new TesseraError('invalid_field', 'start must be before end');
   if ((end - start) / size > MAX_BUCKETS[request.period]) {

@@ -1,0 +1,84 @@
+/**
+ * In-process verification against its baselines, measured in the same run:
+ *   - jose HS256 jwtVerify with a pre-imported key (the stateless JWT one might pick instead);
+ *   - one createHmac('sha256') over the token plus a Map.get (the floor of any signed-token check).
+ * Tessera's figure is a cached public token with a scope check and an allowedUrls check.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { jwtVerify, SignJWT } from 'jose';
+import { compileRoutes } from '../src/core/routes.ts';
+import { UsageRecorder } from '../src/services/usage-recorder.ts';
+import { createVerificationService } from '../src/services/verification-service.ts';
+import { fixture, format, opsPerSecond } from './common.ts';
+
+const bench = await fixture();
+const { services, restrictedToken } = bench;
+const request = { token: restrictedToken, scope: 'styles:read', origin: 'https://app.example.com' };
+const first = await services.verification.verify(request);
+if (!first.decision.allowed)
+  throw new Error(`the benchmark token is refused: ${JSON.stringify(first.decision)}`);
+
+const key = randomBytes(32);
+const jwt = await new SignJWT({ scopes: ['styles:read'] })
+  .setProtectedHeader({ alg: 'HS256' })
+  .setIssuedAt()
+  .setExpirationTime('1h')
+  .sign(key);
+const table = new Map([[restrictedToken, { username: 'bench' }]]);
+
+const joseRate = await opsPerSecond(() => jwtVerify(jwt, key, { algorithms: ['HS256'] }));
+const hmacRate = await opsPerSecond(() => {
+  createHmac('sha256', key).update(restrictedToken).digest();
+  return table.get(restrictedToken);
+});
+const tesseraRate = await opsPerSecond(() => services.verification.verify(request));
+
+// The same verification with usage counting replaced by a recorder that is never flushed, minus counting.
+const uncounted = createVerificationService({
+  tokens: services.tokens,
+  routes: compileRoutes(services.config.routes),
+  rateLimiter: services.rateLimiter,
+  scopeRateLimits: {},
+  usage: Object.assign(new UsageRecorder(services.store), { record: () => {} }),
+  metrics: services.metrics,
+  clock: services.clock,
+});
+const uncountedRate = await opsPerSecond(() => uncounted.verify(request));
+
+const heap = await cachedTokenMemory();
+
+console.log('in-process verification (ops/s, same run)');
+console.log(`  jose HS256 jwtVerify            ${format(joseRate)}`);
+console.log(`  createHmac + Map.get            ${format(hmacRate)}`);
+console.log(`  tessera cached pk, scope + URL  ${format(tesseraRate)}`);
+console.log(`  tessera without usage counting  ${format(uncountedRate)}`);
+console.log(`ratios`);
+console.log(`  tessera / jose        ${(tesseraRate / joseRate).toFixed(2)}x   (target >= 10x)`);
+console.log(`  tessera / hmac+map    ${(tesseraRate / hmacRate).toFixed(2)}x   (target >= 1.00x)`);
+console.log(
+  `  usage counting cost   ${((1 - tesseraRate / uncountedRate) * 100).toFixed(1)}%   (target < 10%)`,
+);
+console.log(`memory per cached token  ~${format(heap)} bytes`);
+await bench.close();
+
+/** Heap growth per verdict in the cache, over 5,000 distinct tokens. */
+async function cachedTokenMemory(): Promise<number> {
+  const tokens: string[] = [];
+  for (let i = 0; i < 5000; i++) {
+    const created = await services.tokens.create({ kind: 'operator' }, 'bench', {
+      note: `t${i}`,
+      scopes: ['styles:read'],
+      allowedUrls: ['https://app.example.com'],
+      extensions: {},
+      rateLimit: null,
+      expiresAt: null,
+    });
+    tokens.push(created.token ?? '');
+  }
+  services.cache.clear();
+  global.gc?.();
+  const before = process.memoryUsage().heapUsed;
+  for (const token of tokens) await services.tokens.inspect(token);
+  global.gc?.();
+  return (process.memoryUsage().heapUsed - before) / tokens.length;
+}
