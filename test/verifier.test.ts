@@ -107,6 +107,7 @@ describe('createVerifier', () => {
     assert.equal(decision.tokenId, account.adminTokenId);
     assert.equal(decision.usage, 'sk');
     assert.deepEqual(decision.scopes, ['tokens:read', 'tokens:write', 'styles:read', 'fonts:read']);
+    assert.deepEqual(await remote.verify({ token: account.adminToken, scope: 'tokens:read' }), decision);
   });
 
   test('a token deleted through the server is refused by the embedded verifier within a second', async () => {

@@ -56,14 +56,17 @@ export function matchRoute(
   return routes.find((route) => (!route.methods || route.methods.includes(upper)) && route.regex.test(path));
 }
 
+const AMBIGUOUS_PATH = /%(2f|5c|00)|\\|[\0-\x20\x7f#]|\/\/|\/(\.|%2e){1,2};/i;
+
 /**
  * The path as the upstream will see it: dot segments resolved (`%2e` included) by the WHATWG URL
  * parser. Undefined for paths whose meaning a server might read differently: encoded slashes or
- * backslashes, NUL, or anything that is not an absolute path.
+ * backslashes, NUL and other control characters, a fragment, empty segments (nginx reads
+ * `/a//../b` as `/b`, a URL parser as `/a/b`), dot segments with parameters (Tomcat reads `..;` as
+ * `..`), or anything that is not an absolute path.
  */
 export function normalisePath(rawPath: string): string | undefined {
-  if (!rawPath.startsWith('/') || rawPath.startsWith('//') || /%(2f|5c|00)|\\|\0/i.test(rawPath))
-    return undefined;
+  if (!rawPath.startsWith('/') || AMBIGUOUS_PATH.test(rawPath)) return undefined;
   try {
     return new URL(rawPath, 'http://tessera.invalid').pathname;
   } catch {

@@ -36,27 +36,41 @@ async function answer(
 ): Promise<void> {
   const authUrl = new URL(req.url ?? '/', 'http://tessera.invalid');
   const verdict = await verification.verify(readRequest(req, authUrl));
-  const asForbidden = authUrl.searchParams.get('rate_limit_status') === '403';
+  // In Envoy's form the query is the client's own: only an operator's auth URL may ask for this.
+  const envoy = authUrl.pathname !== FORWARD_AUTH_PATH;
+  const asForbidden = !envoy && authUrl.searchParams.get('rate_limit_status') === '403';
   respond(req, res, verdict, { rateLimitAs403: asForbidden });
 }
 
-/** The original request, from whichever gateway convention carries it. */
+/**
+ * The original request, from whichever gateway convention carries it. Gateways pass the client's
+ * own headers on, so a client can add the headers of another convention: conventions that
+ * disagree are refused, and the scope is only ever the operator's (the auth URL's query, or for
+ * Envoy, whose auth URL is the client's path and query, a header the proxy sets).
+ */
 function readRequest(req: IncomingMessage, authUrl: URL): VerifyRequest {
-  const suffix = authUrl.pathname.slice(FORWARD_AUTH_PATH.length);
+  // Envoy's path as sent: the URL parser would resolve `..` before normalisePath could judge it.
+  const rawUrl = req.url ?? '';
+  const suffix = rawUrl.startsWith(FORWARD_AUTH_PATH) ? rawUrl.slice(FORWARD_AUTH_PATH.length) : '';
   const envoy = suffix.startsWith('/');
-  const original =
-    single(req, 'x-original-uri') ??
-    single(req, 'x-forwarded-uri') ??
-    (envoy ? suffix + authUrl.search : undefined);
+  const original = agreed(
+    'original request URIs',
+    single(req, 'x-original-uri'),
+    single(req, 'x-forwarded-uri'),
+    envoy ? suffix : undefined,
+  );
   const method =
-    single(req, 'x-original-method') ?? single(req, 'x-forwarded-method') ?? (envoy ? req.method : 'GET');
+    agreed(
+      'original request methods',
+      single(req, 'x-original-method'),
+      single(req, 'x-forwarded-method'),
+      envoy ? req.method : undefined,
+    ) ?? 'GET';
   const originalUrl = original === undefined ? undefined : parseOriginal(original);
-  const scope = envoy
-    ? single(req, 'x-tessera-scope')
-    : (authUrl.searchParams.get('scope') ?? single(req, 'x-tessera-scope'));
+  const scope = envoy ? single(req, 'x-tessera-scope') : (authUrl.searchParams.get('scope') ?? undefined);
   const service = envoy
     ? single(req, 'x-tessera-service')
-    : (authUrl.searchParams.get('service') ?? single(req, 'x-tessera-service'));
+    : (authUrl.searchParams.get('service') ?? undefined);
   return {
     token: tokenOf(req, originalUrl),
     scope,
@@ -66,6 +80,23 @@ function readRequest(req: IncomingMessage, authUrl: URL): VerifyRequest {
     method,
     path: original === undefined ? undefined : original.split('?')[0],
   };
+}
+
+/** The value the conventions that give one agree on; two different ones are refused. */
+function agreed(
+  what: string,
+  a: string | undefined,
+  b: string | undefined,
+  c: string | undefined,
+): string | undefined {
+  const value = a ?? b ?? c;
+  if (
+    (a !== undefined && a !== value) ||
+    (b !== undefined && b !== value) ||
+    (c !== undefined && c !== value)
+  )
+    throw new BadRequest(`The gateway headers name two different ${what}`);
+  return value;
 }
 
 function parseOriginal(original: string): URL {
@@ -103,13 +134,17 @@ function respond(
   options: { rateLimitAs403: boolean },
 ): void {
   const { decision } = verdict;
+  // Gateways read headers, not dates: one header less on every answer of the hot path.
+  res.sendDate = false;
   const headers: Headers = { 'Cache-Control': 'no-store', ...rateHeaders(verdict.rateLimit) };
   if (decision.allowed) {
     headers['X-Tessera-Username'] = decision.username;
     if (decision.tokenId) headers['X-Tessera-Token-Id'] = decision.tokenId;
     headers['X-Tessera-Token-Usage'] = decision.usage;
+    headers['X-Tessera-Scopes'] = decision.scopes.join(' ');
     headers['X-Tessera-Service'] = verdict.service;
-    res.writeHead(200, { ...headers, 'Content-Length': '0' });
+    headers['Content-Length'] = '0';
+    res.writeHead(200, headers);
     res.end();
     return;
   }

@@ -484,6 +484,11 @@ export const HEADERS: Readonly<Record<string, Schema>> = {
   'X-Tessera-Username': stringHeader('The account the token belongs to.'),
   'X-Tessera-Token-Id': stringHeader('The token id (of a `pk` or `sk`); absent for a temporary token.'),
   'X-Tessera-Token-Usage': { description: 'The kind of token.', schema: { enum: ['pk', 'sk', 'tk'] } },
+  'X-Tessera-Scopes': {
+    description:
+      'The scopes the token may use, separated by spaces (for a tk: those its parent still holds).',
+    schema: { type: 'string' },
+  },
   'X-Tessera-Service': stringHeader('The service the request is counted under.'),
   'X-Tessera-Reason': {
     description: 'Why forward-auth refused the request.',

@@ -431,6 +431,7 @@ const VERIFY_RESPONSES: Readonly<Record<string, ResponseObject>> = {
       'X-Tessera-Username',
       'X-Tessera-Token-Id',
       'X-Tessera-Token-Usage',
+      'X-Tessera-Scopes',
       'X-Tessera-Service',
       ...VERIFY_RATE,
     ]),

@@ -49,7 +49,13 @@ export function createVerificationService(deps: VerificationDeps) {
   /** Decides one request. Throws only when the store cannot answer: the caller must then refuse (503). */
   async function verify(request: VerifyRequest): Promise<Verdict> {
     const started = performance.now();
-    const verdict = await decideRequest(request, clock.now());
+    let verdict: Verdict;
+    try {
+      verdict = await decideRequest(request, clock.now());
+    } catch (error) {
+      metrics.storeErrors += 1;
+      throw error;
+    }
     const { decision } = verdict;
     metrics.decision(decision.allowed ? 'allowed' : decision.reason, (performance.now() - started) / 1000);
     return verdict;
