@@ -228,3 +228,13 @@ describe('a route map from TESSERA_CONFIG', () => {
     }
   });
 });
+
+describe('an empty scope', () => {
+  test('is no scope: the route map decides, it never admits any valid token', async () => {
+    const fonts = only['fonts:read'];
+    const upload = withToken('/uploads/v1/alice', fonts.token);
+    assertRefused(await verifyNginx(server, upload, { authQuery: '?scope=', method: 'POST' }), 403, 'scope');
+    const font = withToken('/fonts/v1/alice/Arial/0-255.pbf', fonts.token);
+    assertAllowed(await verifyNginx(server, font, { authQuery: '?scope=' }), identity(fonts));
+  });
+});

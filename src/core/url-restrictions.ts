@@ -28,6 +28,8 @@ export function parseAllowedUrl(entry: string): AllowedUrl | undefined {
   const withScheme = hasScheme ? entry : `https://${entry}`;
   const wildcard = /^[a-z]+:\/\/\*\./i.exec(withScheme);
   const text = wildcard ? withScheme.replace('*.', '') : withScheme;
+  // `*` is only the leading subdomain wildcard: elsewhere (a path glob, say) it would silently never match.
+  if (text.includes('*')) return undefined;
   const url = tryUrl(text);
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined;
   if (url.username || url.password || !isPlausibleHost(url.hostname, { wildcard: wildcard !== null })) {
@@ -105,8 +107,9 @@ function tryUrl(text: string): URL | undefined {
 }
 
 function isPlausibleHost(host: string, options: { readonly wildcard: boolean }): boolean {
-  if (host.includes('*')) return false;
+  if (host.includes('*') || host.startsWith('.')) return false;
   if (host === 'localhost' || host.startsWith('[')) return !options.wildcard;
+  if (/^\d+(\.\d+){3}$/.test(host)) return !options.wildcard;
   return trimDot(host).includes('.');
 }
 

@@ -34,11 +34,10 @@ async function answer(
   res: ServerResponse,
   verification: VerificationService,
 ): Promise<void> {
-  const authUrl = new URL(req.url ?? '/', 'http://tessera.invalid');
-  const verdict = await verification.verify(readRequest(req, authUrl));
+  const auth = authRequest(req);
+  const verdict = await verification.verify(readRequest(req, auth));
   // In Envoy's form the query is the client's own: only an operator's auth URL may ask for this.
-  const envoy = authUrl.pathname !== FORWARD_AUTH_PATH;
-  const asForbidden = !envoy && authUrl.searchParams.get('rate_limit_status') === '403';
+  const asForbidden = !auth.envoy && auth.query.get('rate_limit_status') === '403';
   respond(req, res, verdict, { rateLimitAs403: asForbidden });
 }
 
@@ -48,35 +47,38 @@ async function answer(
  * disagree are refused, and the scope is only ever the operator's (the auth URL's query, or for
  * Envoy, whose auth URL is the client's path and query, a header the proxy sets).
  */
-function readRequest(req: IncomingMessage, authUrl: URL): VerifyRequest {
-  // Envoy's path as sent: the URL parser would resolve `..` before normalisePath could judge it.
-  const rawUrl = req.url ?? '';
-  const suffix = rawUrl.startsWith(FORWARD_AUTH_PATH) ? rawUrl.slice(FORWARD_AUTH_PATH.length) : '';
-  const envoy = suffix.startsWith('/');
+function readRequest(req: IncomingMessage, auth: AuthRequest): VerifyRequest {
+  const { envoy, suffix, query: authQuery, headers } = auth;
+  const single = (name: string): string | undefined => headers.get(name);
   const original = agreed(
     'original request URIs',
-    single(req, 'x-original-uri'),
-    single(req, 'x-forwarded-uri'),
+    single('x-original-uri'),
+    single('x-forwarded-uri'),
     envoy ? suffix : undefined,
   );
   const method =
     agreed(
       'original request methods',
-      single(req, 'x-original-method'),
-      single(req, 'x-forwarded-method'),
+      single('x-original-method'),
+      single('x-forwarded-method'),
       envoy ? req.method : undefined,
     ) ?? 'GET';
-  const originalUrl = original === undefined ? undefined : parseOriginal(original);
-  const scope = envoy ? single(req, 'x-tessera-scope') : (authUrl.searchParams.get('scope') ?? undefined);
-  const service = envoy
-    ? single(req, 'x-tessera-service')
-    : (authUrl.searchParams.get('service') ?? undefined);
+  const scope = envoy ? single('x-tessera-scope') : (authQuery.get('scope') ?? undefined);
+  const service = envoy ? single('x-tessera-service') : (authQuery.get('service') ?? undefined);
+  // Gateways send an absolute path; anything else must at least parse (and then fails the route map).
+  if (
+    original !== undefined &&
+    !original.startsWith('/') &&
+    !URL.canParse(original, 'http://tessera.invalid')
+  ) {
+    throw new BadRequest('The original request URI cannot be parsed');
+  }
   return {
-    token: tokenOf(req, originalUrl),
+    token: tokenOf(single('authorization'), original),
     scope,
     service,
-    origin: single(req, 'origin'),
-    referer: single(req, 'referer'),
+    origin: single('origin'),
+    referer: single('referer'),
     method,
     path: original === undefined ? undefined : original.split('?')[0],
   };
@@ -99,18 +101,56 @@ function agreed(
   return value;
 }
 
-function parseOriginal(original: string): URL {
-  try {
-    return new URL(original, 'http://tessera.invalid');
-  } catch {
-    throw new BadRequest('The original request URI cannot be parsed');
+interface AuthRequest {
+  /** Envoy's form: the original path follows `/auth/verify`, and the query is the client's. */
+  readonly envoy: boolean;
+  /** The original path and query as sent: the URL parser would resolve `..` before normalisePath judged it. */
+  readonly suffix: string;
+  readonly query: URLSearchParams;
+  readonly headers: ReadonlyMap<string, string>;
+}
+
+/** The auth request itself, read without the URL parser (this is the hot path). */
+function authRequest(req: IncomingMessage): AuthRequest {
+  const raw = req.url ?? '/';
+  const queryStart = raw.indexOf('?');
+  const path = queryStart < 0 ? raw : raw.slice(0, queryStart);
+  const envoy = path !== FORWARD_AUTH_PATH;
+  return {
+    envoy,
+    suffix: envoy ? raw.slice(FORWARD_AUTH_PATH.length) : '',
+    query: new URLSearchParams(queryStart < 0 || envoy ? '' : raw.slice(queryStart + 1)),
+    headers: wantedHeaders(req.rawHeaders),
+  };
+}
+
+const WANTED = new Set([
+  'x-original-uri',
+  'x-forwarded-uri',
+  'x-original-method',
+  'x-forwarded-method',
+  'x-tessera-scope',
+  'x-tessera-service',
+  'origin',
+  'referer',
+  'authorization',
+]);
+
+/** The headers this endpoint reads, in one pass; a header sent twice is ambiguous, so it is refused. */
+function wantedHeaders(raw: readonly string[]): Map<string, string> {
+  const found = new Map<string, string>();
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = (raw[index] as string).toLowerCase();
+    if (!WANTED.has(name)) continue;
+    if (found.has(name)) throw new BadRequest(`The ${name} header is given more than once`);
+    found.set(name, raw[index + 1] as string);
   }
+  return found;
 }
 
 /** The first `access_token` of the original URI, or a Bearer header; two different ones are refused. */
-function tokenOf(req: IncomingMessage, original: URL | undefined): string | undefined {
-  const fromQuery = original?.searchParams.get('access_token') || undefined;
-  const header = single(req, 'authorization');
+function tokenOf(header: string | undefined, original: string | undefined): string | undefined {
+  const fromQuery = original === undefined ? undefined : queryOf(original).get('access_token') || undefined;
   if (header === undefined || !/^Bearer(\s|$)/i.test(header)) return fromQuery;
   const bearer = /^Bearer +([^\s,]+) *$/i.exec(header)?.[1] ?? '';
   if (fromQuery && fromQuery !== bearer)
@@ -119,12 +159,12 @@ function tokenOf(req: IncomingMessage, original: URL | undefined): string | unde
   return bearer || 'malformed';
 }
 
-/** One value of a header; a header sent twice is ambiguous, so it is refused. */
-function single(req: IncomingMessage, name: string): string | undefined {
-  const values = req.headersDistinct[name];
-  if (values === undefined) return undefined;
-  if (values.length !== 1) throw new BadRequest(`The ${name} header is given more than once`);
-  return values[0];
+/** The query of a request URI, as the URL parser would read it (without the fragment). */
+function queryOf(uri: string): URLSearchParams {
+  const start = uri.indexOf('?');
+  if (start < 0) return new URLSearchParams();
+  const end = uri.indexOf('#', start);
+  return new URLSearchParams(uri.slice(start + 1, end < 0 ? undefined : end));
 }
 
 function respond(

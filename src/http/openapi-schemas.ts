@@ -400,7 +400,7 @@ export const PARAMETERS: Readonly<Record<string, Schema>> = {
   ),
   VerifyScope: queryParameter(
     'scope',
-    'The scope the original request needs. An empty value admits any valid token. Without it, the route ' +
+    'The scope the original request needs. Without it (or when empty), the route ' +
       'map (`routes` in `TESSERA_CONFIG`, by default Mapbox-style paths) decides from the original method ' +
       'and path, and a path no route covers is refused (403).',
     { type: 'string' },
@@ -436,7 +436,7 @@ export const PARAMETERS: Readonly<Record<string, Schema>> = {
   XTesseraScope: headerParameter(
     'X-Tessera-Scope',
     'Envoy form only, set by the proxy: the scope the request needs (the query here is the client’s, so ' +
-      'it cannot carry the scope). An empty value admits any valid token; without it the route map decides.',
+      'it cannot carry the scope). Without it (or when empty), the route map decides.',
   ),
   XTesseraService: headerParameter(
     'X-Tessera-Service',

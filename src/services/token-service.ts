@@ -96,8 +96,16 @@ export function createTokenService(deps: TokenServiceDeps) {
   /** A valid token's verdict comes from the cache when it can; anything else is decided afresh. */
   async function inspect(raw: string): Promise<Inspection> {
     const now = clock.now();
-    const cached = cache.get(raw, now);
-    if (cached) return cached;
+    return cache.get(raw, now) ?? load(raw, now);
+  }
+
+  /** The cached verdict, if there is one: the hot path asks this first, without a promise. */
+  function cached(raw: string, now: number): Inspection | undefined {
+    return cache.get(raw, now);
+  }
+
+  /** Decides afresh from the store, and caches a valid verdict. */
+  async function load(raw: string, now: number): Promise<Inspection> {
     const epoch = cache.epoch();
     const inspection = await inspectUncached(raw, now);
     if (inspection.code === 'TokenValid')
@@ -254,6 +262,8 @@ export function createTokenService(deps: TokenServiceDeps) {
 
   return {
     inspect,
+    cached,
+    load,
     inspectUncached,
     authenticate,
     list,

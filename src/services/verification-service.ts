@@ -28,7 +28,7 @@ export interface Verdict {
 }
 
 export interface VerificationDeps {
-  readonly tokens: Pick<TokenService, 'inspect'>;
+  readonly tokens: Pick<TokenService, 'cached' | 'load'>;
   readonly routes: readonly CompiledRoute[];
   readonly rateLimiter: RateLimiter;
   readonly scopeRateLimits: Readonly<Record<string, RateLimitSetting>>;
@@ -64,7 +64,7 @@ export function createVerificationService(deps: VerificationDeps) {
   async function decideRequest(request: VerifyRequest, now: number): Promise<Verdict> {
     if (!request.token) return refuse(401, 'missing', 'An access token is required', 'unknown');
     const requirement = requirementOf(request);
-    const inspection = await tokens.inspect(request.token);
+    const inspection = tokens.cached(request.token, now) ?? (await tokens.load(request.token, now));
     // A bad token is 401 whatever the path; a good one on a path no route covers is 403.
     if (inspection.code !== 'TokenValid') return { decision: decide(inspection), service: 'unknown' };
     if ('refusal' in requirement) {
@@ -92,8 +92,8 @@ export function createVerificationService(deps: VerificationDeps) {
   }
 
   function requirementOf(request: VerifyRequest): Requirement {
-    if (request.scope !== undefined)
-      return { scope: request.scope || undefined, service: request.service || 'api' };
+    // An empty scope is no scope: a gateway variable left unset must not admit any valid token.
+    if (request.scope) return { scope: request.scope, service: request.service || 'api' };
     const path = request.path === undefined ? undefined : normalisePath(request.path);
     if (path === undefined) {
       return { refusal: refusal(403, 'scope', 'No scope is configured for this request path') };
