@@ -47,7 +47,7 @@ export async function fixture(): Promise<Fixture> {
 /** Runs `work` repeatedly for about `ms` milliseconds (after a warm-up) and returns operations per second. */
 export async function opsPerSecond(work: () => unknown, ms = 1500): Promise<number> {
   const batch = 1000;
-  const deadline = performance.now() + 200;
+  const deadline = performance.now() + 50;
   while (performance.now() < deadline) for (let i = 0; i < batch; i++) await work();
   let count = 0;
   const started = performance.now();
@@ -56,6 +56,30 @@ export async function opsPerSecond(work: () => unknown, ms = 1500): Promise<numb
     count += batch;
   }
   return count / ((performance.now() - started) / 1000);
+}
+
+/**
+ * Measures several contenders in interleaved rounds and keeps each one's median: on a shared,
+ * noisy machine, drift then hits every contender alike instead of whichever ran last.
+ */
+export async function compare(
+  contenders: Readonly<Record<string, () => unknown>>,
+  options: { readonly rounds?: number; readonly ms?: number } = {},
+): Promise<Record<string, number>> {
+  const rounds = options.rounds ?? 7;
+  const samples: Record<string, number[]> = {};
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, work] of Object.entries(contenders)) {
+      const rate = await opsPerSecond(work, options.ms ?? 300);
+      samples[name] = [...(samples[name] ?? []), rate];
+    }
+  }
+  return Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 export function format(value: number): string {

@@ -1,8 +1,10 @@
 /**
  * GET /auth/verify over HTTP against its baselines, measured in the same run with the same load
  * generator (autocannon, 50 connections): a bare node:http server answering 204, and a hand-rolled
- * Express + SELECT-per-request verifier. Each server runs in its own process.
- * BENCH_SECONDS (default 5) sets the duration of each measurement.
+ * Express + SELECT-per-request verifier. Each server runs in its own process; all three run at
+ * once and the load alternates between them in rounds, each keeping its median round, so drift on a
+ * shared machine hits every contender alike. Tessera runs from dist/ (`npm run build`), as
+ * `npm start` runs it. BENCH_SECONDS (default 5) sets the length of a round.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -16,11 +18,39 @@ interface Result {
   readonly errors: number;
 }
 
+interface Running {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly token: string;
+}
+
+type Request = { readonly path: string; readonly headers: Record<string, string> };
+
 const autocannon = createRequire(import.meta.url)('autocannon') as (options: object) => Promise<Result>;
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = 50;
+const ROUNDS = 3;
 
-async function start(name: string): Promise<{ child: ChildProcess; port: number; token: string }> {
+const nginxStyle = (token: string): Request => ({
+  path: '/auth/verify?scope=styles:read',
+  headers: {
+    'X-Original-URI': `/styles/v1/bench/streets?access_token=${token}`,
+    'X-Original-Method': 'GET',
+    Origin: 'https://app.example.com',
+  },
+});
+
+const CONTENDERS: ReadonlyArray<{
+  readonly name: string;
+  readonly label: string;
+  readonly request: (token: string) => Request;
+}> = [
+  { name: 'bare', label: 'bare node:http 204', request: () => ({ path: '/', headers: {} }) },
+  { name: 'tessera', label: 'tessera /auth/verify', request: nginxStyle },
+  { name: 'handrolled', label: 'hand-rolled express + SELECT', request: nginxStyle },
+];
+
+async function start(name: string): Promise<Running> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(import.meta.dirname, 'servers', `${name}.ts`)],
@@ -41,57 +71,53 @@ async function start(name: string): Promise<{ child: ChildProcess; port: number;
   return { child, port: Number(port), token: token ?? '' };
 }
 
-async function load(port: number, path: string, headers: Record<string, string>): Promise<Result> {
-  const url = `http://127.0.0.1:${port}${path}`;
-  await autocannon({ url, headers, connections: CONNECTIONS, duration: 1 });
-  return autocannon({ url, headers, connections: CONNECTIONS, duration: seconds });
+function load(server: Running, request: Request, duration: number): Promise<Result> {
+  const url = `http://127.0.0.1:${server.port}${request.path}`;
+  return autocannon({ url, headers: request.headers, connections: CONNECTIONS, duration });
 }
 
-async function measure(
-  name: string,
-  request: (token: string) => { path: string; headers: Record<string, string> },
-): Promise<Result> {
-  const server = await start(name);
-  try {
-    const { path, headers } = request(server.token);
-    const result = await load(server.port, path, headers);
-    if (result.non2xx > 0 || result.errors > 0)
-      throw new Error(`${name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
-    return result;
-  } finally {
-    server.child.kill('SIGTERM');
+function median(rounds: readonly Result[]): Result {
+  const sorted = [...rounds].sort((a, b) => a.requests.average - b.requests.average);
+  return sorted[Math.floor(sorted.length / 2)] as Result;
+}
+
+const servers = await Promise.all(CONTENDERS.map((contender) => start(contender.name)));
+const rounds = new Map<string, Result[]>(CONTENDERS.map((contender) => [contender.name, []]));
+try {
+  for (const [index, contender] of CONTENDERS.entries()) {
+    const server = servers[index] as Running;
+    await load(server, contender.request(server.token), 1);
   }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [index, contender] of CONTENDERS.entries()) {
+      const server = servers[index] as Running;
+      const result = await load(server, contender.request(server.token), seconds);
+      if (result.non2xx > 0 || result.errors > 0) {
+        throw new Error(`${contender.name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+      }
+      rounds.get(contender.name)?.push(result);
+    }
+  }
+} finally {
+  for (const server of servers) server.child.kill('SIGTERM');
 }
 
-const bare = await measure('bare', () => ({ path: '/', headers: {} }));
-const nginxStyle = (token: string) => ({
-  path: '/auth/verify?scope=styles:read',
-  headers: {
-    'X-Original-URI': `/styles/v1/bench/streets?access_token=${token}`,
-    'X-Original-Method': 'GET',
-    Origin: 'https://app.example.com',
-  },
-});
-const tessera = await measure('tessera', nginxStyle);
-const handrolled = await measure('handrolled', nginxStyle);
-
+const result = (name: string): Result => median(rounds.get(name) ?? []);
 console.log(
-  `GET /auth/verify over HTTP (autocannon, ${CONNECTIONS} connections, ${seconds} s each, same run)`,
+  `GET /auth/verify over HTTP (autocannon, ${CONNECTIONS} connections, median of ${ROUNDS} interleaved ${seconds} s rounds)`,
 );
-for (const [name, result] of [
-  ['bare node:http 204', bare],
-  ['tessera /auth/verify', tessera],
-  ['hand-rolled express + SELECT', handrolled],
-] as const) {
+for (const contender of CONTENDERS) {
+  const { requests, latency } = result(contender.name);
   console.log(
-    `  ${name.padEnd(30)} ${format(result.requests.average).padStart(8)} req/s   p99 ${result.latency.p99} ms`,
+    `  ${contender.label.padEnd(30)} ${format(requests.average).padStart(8)} req/s   p99 ${latency.p99} ms`,
   );
 }
+const tessera = result('tessera');
 console.log('ratios');
 console.log(
-  `  tessera / bare node:http   ${(tessera.requests.average / bare.requests.average).toFixed(2)}x   (target >= 0.60x)`,
+  `  tessera / bare node:http   ${(tessera.requests.average / result('bare').requests.average).toFixed(2)}x   (target >= 0.60x)`,
 );
 console.log(
-  `  tessera / hand-rolled      ${(tessera.requests.average / handrolled.requests.average).toFixed(2)}x`,
+  `  tessera / hand-rolled      ${(tessera.requests.average / result('handrolled').requests.average).toFixed(2)}x`,
 );
 console.log(`  tessera p99                ${tessera.latency.p99} ms   (target < 10 ms)`);

@@ -9,7 +9,7 @@ import { jwtVerify, SignJWT } from 'jose';
 import { compileRoutes } from '../src/core/routes.ts';
 import { UsageRecorder } from '../src/services/usage-recorder.ts';
 import { createVerificationService } from '../src/services/verification-service.ts';
-import { fixture, format, opsPerSecond } from './common.ts';
+import { compare, fixture, format } from './common.ts';
 
 const bench = await fixture();
 const { services, restrictedToken } = bench;
@@ -26,14 +26,7 @@ const jwt = await new SignJWT({ scopes: ['styles:read'] })
   .sign(key);
 const table = new Map([[restrictedToken, { username: 'bench' }]]);
 
-const joseRate = await opsPerSecond(() => jwtVerify(jwt, key, { algorithms: ['HS256'] }));
-const hmacRate = await opsPerSecond(() => {
-  createHmac('sha256', key).update(restrictedToken).digest();
-  return table.get(restrictedToken);
-});
-const tesseraRate = await opsPerSecond(() => services.verification.verify(request));
-
-// The same verification with usage counting replaced by a recorder that is never flushed, minus counting.
+// The same verification with usage counting replaced by a recorder that counts nothing.
 const uncounted = createVerificationService({
   tokens: services.tokens,
   routes: compileRoutes(services.config.routes),
@@ -43,11 +36,24 @@ const uncounted = createVerificationService({
   metrics: services.metrics,
   clock: services.clock,
 });
-const uncountedRate = await opsPerSecond(() => uncounted.verify(request));
+
+const rates = await compare({
+  jose: () => jwtVerify(jwt, key, { algorithms: ['HS256'] }),
+  hmac: () => {
+    createHmac('sha256', key).update(restrictedToken).digest();
+    return table.get(restrictedToken);
+  },
+  tessera: () => services.verification.verify(request),
+  uncounted: () => uncounted.verify(request),
+});
+const joseRate = rates['jose'] as number;
+const hmacRate = rates['hmac'] as number;
+const tesseraRate = rates['tessera'] as number;
+const uncountedRate = rates['uncounted'] as number;
 
 const heap = await cachedTokenMemory();
 
-console.log('in-process verification (ops/s, same run)');
+console.log('in-process verification (ops/s, median of 7 interleaved rounds, same run)');
 console.log(`  jose HS256 jwtVerify            ${format(joseRate)}`);
 console.log(`  createHmac + Map.get            ${format(hmacRate)}`);
 console.log(`  tessera cached pk, scope + URL  ${format(tesseraRate)}`);

@@ -31,10 +31,10 @@ export type Decision =
 
 export interface DecisionInput extends RequestSource {
   readonly code: TokenCode;
-  readonly token?: ParsedToken;
-  readonly record?: TokenRecord;
+  readonly token?: ParsedToken | undefined;
+  readonly record?: TokenRecord | undefined;
   /** A tk's effective scopes (its own, less any its parent lost), when known. */
-  readonly scopes?: readonly string[];
+  readonly scopes?: readonly string[] | undefined;
   /** The scope the request needs, if any. */
   readonly scope?: string | undefined;
 }
@@ -62,22 +62,46 @@ export function decide(input: DecisionInput): Decision {
       message: `This request requires a token with ${input.scope} scope`,
     };
   }
-  if (record?.allowedUrls && record.allowedUrls.length > 0 && !isAllowedSource(restrictions(record), input)) {
+  if (record?.allowedUrls && record.allowedUrls.length > 0 && !allowedFrom(record.allowedUrls, input)) {
     return { allowed: false, status: 403, reason: 'url', message: 'This token is not allowed from this URL' };
   }
   const tokenId = token.usage === 'tk' ? null : token.tokenId;
   return { allowed: true, username: token.username, tokenId, usage: token.usage, scopes };
 }
 
-/** Parsed once per stored list: records are immutable, and the cache hands out the same one. */
-const PARSED = new WeakMap<readonly string[], AllowedUrl[]>();
+interface Restrictions {
+  readonly entries: readonly AllowedUrl[];
+  /**
+   * Verdicts by Origin, then Referer (an absent header and an empty one count alike): browsers send
+   * the same few values again and again.
+   */
+  readonly verdicts: Map<string, Map<string, boolean>>;
+}
 
-function restrictions(record: TokenRecord): AllowedUrl[] {
-  const list = record.allowedUrls ?? [];
-  let parsed = PARSED.get(list);
-  if (!parsed) {
-    parsed = list.map(parseAllowedUrl).filter((entry): entry is AllowedUrl => entry !== undefined);
-    PARSED.set(list, parsed);
+/** Per stored list (records are immutable, and the cache hands out the same one). */
+const RESTRICTIONS = new WeakMap<readonly string[], Restrictions>();
+const MAX_ORIGINS = 256;
+
+function allowedFrom(list: readonly string[], source: RequestSource): boolean {
+  let restrictions = RESTRICTIONS.get(list);
+  if (!restrictions) {
+    const entries = list.map(parseAllowedUrl).filter((entry): entry is AllowedUrl => entry !== undefined);
+    restrictions = { entries, verdicts: new Map() };
+    RESTRICTIONS.set(list, restrictions);
   }
-  return parsed;
+  const origin = source.origin ?? '';
+  let byReferer = restrictions.verdicts.get(origin);
+  if (!byReferer) {
+    if (restrictions.verdicts.size >= MAX_ORIGINS) restrictions.verdicts.clear();
+    byReferer = new Map();
+    restrictions.verdicts.set(origin, byReferer);
+  }
+  const referer = source.referer ?? '';
+  let verdict = byReferer.get(referer);
+  if (verdict === undefined) {
+    verdict = isAllowedSource(restrictions.entries, { origin: source.origin, referer: source.referer });
+    if (byReferer.size >= MAX_ORIGINS) byReferer.clear();
+    byReferer.set(referer, verdict);
+  }
+  return verdict;
 }

@@ -19,8 +19,12 @@ export class Metrics {
   #sum = 0;
   storeErrors = 0;
 
+  #allowed = 0;
+
   decision(outcome: string, seconds: number): void {
-    this.#decisions.set(outcome, (this.#decisions.get(outcome) ?? 0) + 1);
+    // The common case is a plain field increment; refusals are rarer and keyed by reason.
+    if (outcome === 'allowed') this.#allowed += 1;
+    else this.#decisions.set(outcome, (this.#decisions.get(outcome) ?? 0) + 1);
     this.#count += 1;
     this.#sum += seconds;
     for (let index = 0; index < BUCKETS.length; index++) {
@@ -41,7 +45,9 @@ export class Metrics {
       'counter',
       'Verification decisions by outcome (allowed or the refusal reason).',
     );
-    for (const [outcome, count] of [...this.#decisions].sort())
+    const decisions = new Map(this.#decisions);
+    if (this.#allowed > 0) decisions.set('allowed', this.#allowed);
+    for (const [outcome, count] of [...decisions].sort())
       lines.push(`tessera_decisions_total{outcome="${outcome}"} ${count}`);
     metric('tessera_verify_duration_seconds', 'histogram', 'Time to reach a verification decision.');
     let cumulative = 0;
