@@ -58,6 +58,19 @@ export async function opsPerSecond(work: () => unknown, ms = 1500): Promise<numb
   return count / ((performance.now() - started) / 1000);
 }
 
+/** Like opsPerSecond, for work that completes synchronously (its returned promise, if any, is already settled). */
+export function syncOpsPerSecond(work: () => unknown, ms = 300): number {
+  const batch = 10_000;
+  for (let i = 0; i < batch; i++) work();
+  let count = 0;
+  const started = performance.now();
+  while (performance.now() - started < ms) {
+    for (let i = 0; i < batch; i++) work();
+    count += batch;
+  }
+  return count / ((performance.now() - started) / 1000);
+}
+
 /**
  * Measures several contenders in interleaved rounds and keeps each one's median: on a shared,
  * noisy machine, drift then hits every contender alike instead of whichever ran last.
@@ -77,7 +90,7 @@ export async function compare(
   return Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
 }
 
-function median(values: readonly number[]): number {
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] as number;
 }

@@ -6,10 +6,8 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
-import { compileRoutes } from '../src/core/routes.ts';
 import { UsageRecorder } from '../src/services/usage-recorder.ts';
-import { createVerificationService } from '../src/services/verification-service.ts';
-import { compare, fixture, format } from './common.ts';
+import { compare, fixture, format, median, syncOpsPerSecond } from './common.ts';
 
 const bench = await fixture();
 const { services, restrictedToken } = bench;
@@ -26,17 +24,6 @@ const jwt = await new SignJWT({ scopes: ['styles:read'] })
   .sign(key);
 const table = new Map([[restrictedToken, { username: 'bench' }]]);
 
-// The same verification with usage counting replaced by a recorder that counts nothing.
-const uncounted = createVerificationService({
-  tokens: services.tokens,
-  routes: compileRoutes(services.config.routes),
-  rateLimiter: services.rateLimiter,
-  scopeRateLimits: {},
-  usage: Object.assign(new UsageRecorder(services.store), { record: () => {} }),
-  metrics: services.metrics,
-  clock: services.clock,
-});
-
 const rates = await compare({
   jose: () => jwtVerify(jwt, key, { algorithms: ['HS256'] }),
   hmac: () => {
@@ -44,12 +31,24 @@ const rates = await compare({
     return table.get(restrictedToken);
   },
   tessera: () => services.verification.verify(request),
-  uncounted: () => uncounted.verify(request),
 });
 const joseRate = rates['jose'] as number;
 const hmacRate = rates['hmac'] as number;
 const tesseraRate = rates['tessera'] as number;
-const uncountedRate = rates['uncounted'] as number;
+
+// Usage counting, measured on its own against one whole cached verification (an A/B of verification
+// with and without counting differs by less than this machine's noise). Both run in a plain loop: a
+// cached verification completes synchronously (the promise it returns is already settled). The
+// loop's own cost per call, an empty function through the same loop, is taken off both. The count
+// is handed the time, as the verification hands it the time it already read.
+const counter = new UsageRecorder(services.store);
+const now = Date.now();
+const countOnce = (): void => counter.record('bench', 'ctokenid000000000000000000', 'styles', 'allowed', now);
+const perCall = (work: () => unknown): number =>
+  1e9 / median([0, 1, 2, 3, 4].map(() => syncOpsPerSecond(work)));
+const loopNs = perCall(() => undefined);
+const countNs = Math.max(0, perCall(countOnce) - loopNs);
+const verifyNs = perCall(() => services.verification.verify(request)) - loopNs;
 
 const heap = await cachedTokenMemory();
 
@@ -57,12 +56,13 @@ console.log('in-process verification (ops/s, median of 7 interleaved rounds, sam
 console.log(`  jose HS256 jwtVerify            ${format(joseRate)}`);
 console.log(`  createHmac + Map.get            ${format(hmacRate)}`);
 console.log(`  tessera cached pk, scope + URL  ${format(tesseraRate)}`);
-console.log(`  tessera without usage counting  ${format(uncountedRate)}`);
+console.log(`  one cached verification         ${verifyNs.toFixed(0)} ns (plain loop, loop cost taken off)`);
+console.log(`  one usage count                 ${countNs.toFixed(0)} ns (same)`);
 console.log(`ratios`);
 console.log(`  tessera / jose        ${(tesseraRate / joseRate).toFixed(2)}x   (target >= 10x)`);
 console.log(`  tessera / hmac+map    ${(tesseraRate / hmacRate).toFixed(2)}x   (target >= 1.00x)`);
 console.log(
-  `  usage counting cost   ${((1 - tesseraRate / uncountedRate) * 100).toFixed(1)}%   (target < 10%)`,
+  `  usage counting cost   ${((countNs / verifyNs) * 100).toFixed(1)}% of a cached verification   (target < 10%)`,
 );
 console.log(`memory per cached token  ~${format(heap)} bytes`);
 await bench.close();
