@@ -3,19 +3,10 @@ import type { Decision, DenialReason } from '../core/decision.ts';
 import { TesseraError } from '../core/errors.ts';
 import type { Usage } from '../core/token-format.ts';
 import { createServices } from '../services/create-services.ts';
+import type { VerifyRequest } from '../services/verification-service.ts';
 
-/** One request to decide, as a Node.js service sees it. */
-export interface VerifyInput {
-  readonly token?: string | undefined;
-  /** The scope the request needs; when absent, the route map decides from method and path. */
-  readonly scope?: string | undefined;
-  /** The service usage is counted under. */
-  readonly service?: string | undefined;
-  readonly origin?: string | undefined;
-  readonly referer?: string | undefined;
-  readonly method?: string | undefined;
-  readonly path?: string | undefined;
-}
+/** One request to decide, as a Node.js service sees it: the same fields `/auth/verify` reads. */
+export type VerifyInput = VerifyRequest;
 
 export interface Verifier {
   /** The decision `/auth/verify` would give. Rejects (fail closed) only when no decision can be had. */
