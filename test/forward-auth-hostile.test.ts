@@ -97,12 +97,13 @@ describe('oversized and binary tokens', () => {
 });
 
 describe('ambiguous credentials and headers (T09)', () => {
-  test('access_token given twice: the first one counts', async () => {
+  test('access_token given twice: the same token is fine, two different ones are 400 (T09)', async () => {
     const twice = (first: string, second: string) =>
       verifyNginx(server, `/styles/v1/a/b?access_token=${first}&access_token=${second}`);
-    assertAllowed(await twice(styles.token, 'garbage'), pk(styles));
-    assertInvalidToken(await twice('garbage', styles.token), 'malformed');
-    assertRefused(await twice(fonts.token, styles.token), 403, 'scope');
+    assertAllowed(await twice(styles.token, styles.token), pk(styles));
+    assertRefused(await twice(styles.token, 'garbage'), 400);
+    assertRefused(await twice('garbage', styles.token), 400);
+    assertRefused(await twice(fonts.token, styles.token), 400);
   });
 
   test('a query token and a different Bearer token: 400; the same token in both: fine', async () => {
@@ -193,27 +194,21 @@ describe('ambiguous credentials and headers (T09)', () => {
 });
 
 describe('path tricks: the scope is the one the upstream will serve', () => {
-  // Dot segments are resolved as the upstream resolves them, `%2e` included.
-  const cases: readonly {
-    readonly path: string;
-    readonly resolved: string;
-    readonly needs?: 'styles' | 'fonts';
-  }[] = [
-    // Resolves to /fonts/styles/v1/a/b: neither styles:read nor fonts:read, no route at all.
-    { path: '/fonts/v1/../styles/v1/a/b', resolved: '/fonts/styles/v1/a/b' },
-    { path: '/fonts/v1/../../styles/v1/a/b', resolved: '/styles/v1/a/b', needs: 'styles' },
-    { path: '/fonts/v1/%2e%2e/%2e%2e/styles/v1/a/b', resolved: '/styles/v1/a/b', needs: 'styles' },
-    { path: '/fonts/v1/%2E%2E/%2e./styles/v1/a/b', resolved: '/styles/v1/a/b', needs: 'styles' },
-    { path: '/fonts/v1/./a/b', resolved: '/fonts/v1/a/b', needs: 'fonts' },
-    { path: '/styles/v1/a/../../../fonts/v1/a/b', resolved: '/fonts/v1/a/b', needs: 'fonts' },
-  ];
-  for (const { path, resolved, needs: scope } of cases) {
-    test(`${path} is ${resolved}`, async () => {
-      const needs = scope === 'styles' ? styles : scope === 'fonts' ? fonts : undefined;
-      for (const token of [fonts, styles]) {
-        const response = await verifyNginx(server, withToken(path, token.token));
-        if (token === needs) assertAllowed(response, pk(token));
-        else assertRefused(response, 403, 'scope');
+  // Whether and how an upstream resolves dot segments (`%2e` included) varies, and no client of a
+  // real API sends them: the route map refuses them for every token.
+  for (const path of [
+    '/fonts/v1/../styles/v1/a/b',
+    '/fonts/v1/../../styles/v1/a/b',
+    '/fonts/v1/%2e%2e/%2e%2e/styles/v1/a/b',
+    '/fonts/v1/%2E%2E/%2e./styles/v1/a/b',
+    '/fonts/v1/./a/b',
+    '/styles/v1/a/../../../fonts/v1/a/b',
+    '/styles/v1/a/%2e%2e/%2e%2e/%2e%2e/fonts/v1/a/b/c',
+    '/fonts/v1/a/..',
+  ]) {
+    test(`${path} is refused for every token`, async () => {
+      for (const token of [fonts, styles, both]) {
+        assertRefused(await verifyNginx(server, withToken(path, token.token)), 403, 'scope');
       }
     });
   }
@@ -246,7 +241,8 @@ describe('path tricks: the scope is the one the upstream will serve', () => {
   test('Envoy: the path is taken as sent, not pre-normalised by the auth URL', async () => {
     const asSent = (path: string, token: CreatedToken) =>
       rawRequest(server, { path: withToken(`/auth/verify${path}`, token.token) });
-    assertAllowed(await asSent('/fonts/v1/../../styles/v1/a/b', styles), pk(styles));
+    assertAllowed(await asSent('/styles/v1/a/b', styles), pk(styles));
+    assertRefused(await asSent('/fonts/v1/../../styles/v1/a/b', styles), 403, 'scope');
     assertRefused(await asSent('/fonts/v1/../../styles/v1/a/b', fonts), 403, 'scope');
     assertRefused(await asSent('/fonts/v1///../../styles/v1/a/b', fonts), 403, 'scope');
     assertRefused(await asSent('/fonts/v1/..%2f..%2fstyles/v1/a/b', both), 403, 'scope');

@@ -78,30 +78,43 @@ interface Restrictions {
   readonly verdicts: Map<string, Map<string, boolean>>;
 }
 
-/** Per stored list (records are immutable, and the cache hands out the same one). */
-const RESTRICTIONS = new WeakMap<readonly string[], Restrictions>();
-const MAX_ORIGINS = 256;
+/**
+ * Per stored list (records are immutable, and the cache hands out the same one). Bounded as a whole,
+ * not per list: past MAX_MEMOISED verdicts every memo is dropped, and long header values (which no
+ * browser sends for an Origin, and rarely for a Referer) are never memoised.
+ */
+let restrictionsByList = new WeakMap<readonly string[], Restrictions>();
+let memoised = 0;
+const MAX_MEMOISED = 20_000;
+const MAX_MEMOISED_LENGTH = 512;
 
 function allowedFrom(list: readonly string[], source: RequestSource): boolean {
-  let restrictions = RESTRICTIONS.get(list);
+  let restrictions = restrictionsByList.get(list);
   if (!restrictions) {
     const entries = list.map(parseAllowedUrl).filter((entry): entry is AllowedUrl => entry !== undefined);
     restrictions = { entries, verdicts: new Map() };
-    RESTRICTIONS.set(list, restrictions);
+    restrictionsByList.set(list, restrictions);
   }
   const origin = source.origin ?? '';
+  const referer = source.referer ?? '';
+  const cached = restrictions.verdicts.get(origin)?.get(referer);
+  if (cached !== undefined) return cached;
+  const verdict = isAllowedSource(restrictions.entries, { origin: source.origin, referer: source.referer });
+  if (origin.length + referer.length <= MAX_MEMOISED_LENGTH) remember(restrictions, origin, referer, verdict);
+  return verdict;
+}
+
+function remember(restrictions: Restrictions, origin: string, referer: string, verdict: boolean): void {
+  if (memoised >= MAX_MEMOISED) {
+    restrictionsByList = new WeakMap();
+    memoised = 0;
+    return;
+  }
   let byReferer = restrictions.verdicts.get(origin);
   if (!byReferer) {
-    if (restrictions.verdicts.size >= MAX_ORIGINS) restrictions.verdicts.clear();
     byReferer = new Map();
     restrictions.verdicts.set(origin, byReferer);
   }
-  const referer = source.referer ?? '';
-  let verdict = byReferer.get(referer);
-  if (verdict === undefined) {
-    verdict = isAllowedSource(restrictions.entries, { origin: source.origin, referer: source.referer });
-    if (byReferer.size >= MAX_ORIGINS) byReferer.clear();
-    byReferer.set(referer, verdict);
-  }
-  return verdict;
+  byReferer.set(referer, verdict);
+  memoised += 1;
 }

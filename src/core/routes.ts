@@ -59,14 +59,16 @@ export function matchRoute(
 const AMBIGUOUS_PATH = /%(2f|5c|00)|\\|[\0-\x20\x7f#]|\/\/|\/(\.|%2e){1,2};/i;
 
 /**
- * The path as the upstream will see it: dot segments resolved (`%2e` included) by the WHATWG URL
- * parser. Undefined for paths whose meaning a server might read differently: encoded slashes or
+ * The path as the upstream will see it. Undefined for dot segments (`.`, `..`, `%2e`: whether an
+ * upstream resolves them, and how, varies, and no client of a real API needs them), and for paths whose meaning a server might read differently: encoded slashes or
  * backslashes, NUL and other control characters, a fragment, empty segments (nginx reads
  * `/a//../b` as `/b`, a URL parser as `/a/b`), dot segments with parameters (Tomcat reads `..;` as
  * `..`), or anything that is not an absolute path.
  */
+const DOT_SEGMENT = /\/(\.|%2e){1,2}(\/|\?|$)/i;
+
 export function normalisePath(rawPath: string): string | undefined {
-  if (!rawPath.startsWith('/') || AMBIGUOUS_PATH.test(rawPath)) return undefined;
+  if (!rawPath.startsWith('/') || AMBIGUOUS_PATH.test(rawPath) || DOT_SEGMENT.test(rawPath)) return undefined;
   try {
     return new URL(rawPath, 'http://tessera.invalid').pathname;
   } catch {

@@ -2,7 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../core/decision.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { RateLimitResult } from '../services/rate-limiter.ts';
-import type { Verdict, VerificationService, VerifyRequest } from '../services/verification-service.ts';
+import {
+  SERVICE_PATTERN,
+  type Verdict,
+  type VerificationService,
+  type VerifyRequest,
+} from '../services/verification-service.ts';
 
 export const FORWARD_AUTH_PATH = '/auth/verify';
 
@@ -65,6 +70,9 @@ function readRequest(req: IncomingMessage, auth: AuthRequest): VerifyRequest {
     ) ?? 'GET';
   const scope = envoy ? single('x-tessera-scope') : (authQuery.get('scope') ?? undefined);
   const service = envoy ? single('x-tessera-service') : (authQuery.get('service') ?? undefined);
+  if (service && !SERVICE_PATTERN.test(service)) {
+    throw new BadRequest('service must be 1-32 characters of a-z, 0-9, ".", "_" or "-"');
+  }
   // Gateways send an absolute path; anything else must at least parse (and then fails the route map).
   if (
     original !== undefined &&
@@ -150,13 +158,21 @@ function wantedHeaders(raw: readonly string[]): Map<string, string> {
 
 /** The first `access_token` of the original URI, or a Bearer header; two different ones are refused. */
 function tokenOf(header: string | undefined, original: string | undefined): string | undefined {
-  const fromQuery = original === undefined ? undefined : queryOf(original).get('access_token') || undefined;
+  const fromQuery = original === undefined ? undefined : queryToken(queryOf(original));
   if (header === undefined || !/^Bearer(\s|$)/i.test(header)) return fromQuery;
   const bearer = /^Bearer +([^\s,]+) *$/i.exec(header)?.[1] ?? '';
   if (fromQuery && fromQuery !== bearer)
     throw new BadRequest('The request carries two different access tokens');
   // A Bearer header without a token is a malformed token: refused as such (401), never as missing.
   return bearer || 'malformed';
+}
+
+/** The `access_token` of a query: repeated is fine (some clients append it twice), different is not. */
+function queryToken(query: URLSearchParams): string | undefined {
+  const [first, ...others] = query.getAll('access_token').filter(Boolean);
+  if (others.some((other) => other !== first))
+    throw new BadRequest('The request carries two different access tokens');
+  return first;
 }
 
 /** The query of a request URI, as the URL parser would read it (without the fragment). */

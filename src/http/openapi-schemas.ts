@@ -419,8 +419,8 @@ export const PARAMETERS: Readonly<Record<string, Schema>> = {
   ),
   XOriginalUri: headerParameter(
     'X-Original-URI',
-    'nginx `auth_request`: the original request URI (path and query). Its first `access_token` query ' +
-      'value is the token; its path is matched against the route map. When `X-Forwarded-Uri` or the ' +
+    'nginx `auth_request`: the original request URI (path and query). Its `access_token` query ' +
+      'value is the token (repeated with another value: 400); its path is matched against the route map. When `X-Forwarded-Uri` or the ' +
       'Envoy path are given as well, they must be the same URI (else 400).',
   ),
   XOriginalMethod: headerParameter(

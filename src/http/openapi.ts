@@ -489,7 +489,7 @@ const VERIFY_RESPONSES: Readonly<Record<string, ResponseObject>> = {
 const VERIFY_DESCRIPTION =
   'Forward-auth for nginx `auth_request`, Traefik `ForwardAuth`, Caddy `forward_auth` and Envoy ' +
   '`ext_authz`: decides whether the gateway may pass on the original request, which it describes in ' +
-  'headers. The token is the first `access_token` of the original URI, or `Authorization: Bearer` ' +
+  'headers. The token is the `access_token` of the original URI, or `Authorization: Bearer` ' +
   '(two different ones answer 400). The scope needed is the operator’s: the `scope` parameter (Envoy: ' +
   '`X-Tessera-Scope`), else the route map. Then the token’s URL restrictions and rate limit apply, and ' +
   'the decision is counted in the usage statistics. Fails closed: anything that cannot be decided is ' +

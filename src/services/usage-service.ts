@@ -80,8 +80,9 @@ function range(request: UsageRequest, now: number): [number, number] {
 function buckets(rows: readonly UsageRow[], start: number, end: number, size: number): UsageReport {
   const count = (end - start) / size;
   const timestamps = Array.from({ length: count }, (_, index) => isoTime(start + index * size));
-  const services: Record<string, number[]> = {};
-  const refused: Record<string, number[]> = {};
+  // Keys come from stored data: null-prototype objects, so no key can reach Object.prototype.
+  const services: Record<string, number[]> = Object.create(null);
+  const refused: Record<string, number[]> = Object.create(null);
   for (const row of rows) {
     const index = Math.floor((Date.parse(row.hour) - start) / size);
     const series = row.outcome === 'allowed' ? services : refused;

@@ -41,6 +41,9 @@ type Requirement =
   | { readonly scope: string | undefined; readonly service: string }
   | { readonly refusal: Decision };
 
+/** Usage is stored and reported by service name: the same rule as for names in TESSERA_CONFIG. */
+export const SERVICE_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,31}$/;
+
 export type VerificationService = ReturnType<typeof createVerificationService>;
 
 export function createVerificationService(deps: VerificationDeps) {
@@ -51,6 +54,9 @@ export function createVerificationService(deps: VerificationDeps) {
    * (503). A token whose verdict is cached is decided without waiting on anything.
    */
   function verify(request: VerifyRequest): Promise<Verdict> {
+    if (request.service && !SERVICE_PATTERN.test(request.service)) {
+      return Promise.reject(new TypeError('service must be 1-32 characters of a-z, 0-9, ".", "_" or "-"'));
+    }
     const started = performance.now();
     const now = clock.now();
     const hit = request.token ? tokens.cached(request.token, now) : undefined;
@@ -133,7 +139,8 @@ export function createVerificationService(deps: VerificationDeps) {
     const owner = inspection.record ?? inspection.parent;
     const rule = owner?.rateLimit ?? (scope === undefined ? undefined : scopeRateLimits[scope]);
     if (!rule) return undefined;
-    const key = inspection.token?.usage === 'tk' ? `tk:${inspection.token.raw}` : `token:${owner?.id}`;
+    // A tk spends its parent's budget: minting temporary tokens must not multiply a limit.
+    const key = owner ? `token:${owner.id}` : `tk:${inspection.token?.raw}`;
     return rateLimiter.hit(key, rule, now);
   }
 

@@ -1,7 +1,7 @@
 import { loadConfig } from '../config.ts';
 import type { Decision, DenialReason } from '../core/decision.ts';
 import { TesseraError } from '../core/errors.ts';
-import type { Usage } from '../core/token-format.ts';
+import { parseToken, type Usage } from '../core/token-format.ts';
 import { createServices } from '../services/create-services.ts';
 import type { VerifyRequest } from '../services/verification-service.ts';
 
@@ -63,6 +63,13 @@ interface CachedDecision {
   readonly until: number;
 }
 
+const MALFORMED: Decision = {
+  allowed: false,
+  status: 401,
+  reason: 'malformed',
+  message: 'The access token is malformed',
+};
+
 const REASONS: readonly DenialReason[] = [
   'missing',
   'malformed',
@@ -93,15 +100,18 @@ function createRemoteVerifier(options: RemoteVerifierOptions): Verifier {
     ]);
     const cached = cache.get(key);
     if (cached && cached.until > Date.now()) return cached.decision;
-    const decision = await ask(input);
-    if (decision.allowed && ttl > 0) {
+    // What cannot be a token is refused here, as the server would: it never goes into a header.
+    if (input.token && !parseToken(input.token)) return MALFORMED;
+    const { decision, limited } = await ask(input);
+    // A rate-limited token is asked about every time: a reused answer would skip its limit.
+    if (decision.allowed && !limited && ttl > 0) {
       if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string);
       cache.set(key, { decision, until: Date.now() + ttl });
     }
     return decision;
   }
 
-  async function ask(input: VerifyInput): Promise<Decision> {
+  async function ask(input: VerifyInput): Promise<{ decision: Decision; limited: boolean }> {
     const url = new URL(endpoint);
     if (input.scope !== undefined) url.searchParams.set('scope', input.scope);
     if (input.service !== undefined) url.searchParams.set('service', input.service);
@@ -115,7 +125,7 @@ function createRemoteVerifier(options: RemoteVerifierOptions): Verifier {
     } catch {
       throw new TesseraError('unavailable', 'the Tessera server did not answer');
     }
-    return toDecision(response);
+    return { decision: await toDecision(response), limited: response.headers.has('x-rate-limit-limit') };
   }
 
   return { verify, close: async () => cache.clear() };

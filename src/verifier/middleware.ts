@@ -27,7 +27,9 @@ export function refusalResponse(decision: Refusal): {
  * (other schemes are ignored); two different ones are refused as malformed.
  */
 export function tokenFromRequest(url: string, authorization: string | undefined): string | undefined {
-  const fromQuery = new URL(url, 'http://tessera.invalid').searchParams.get('access_token') || undefined;
+  const [first, ...others] = splitUrl(url).query.getAll('access_token').filter(Boolean);
+  if (others.some((other) => other !== first)) return 'malformed';
+  const fromQuery = first;
   if (authorization === undefined || !/^Bearer(\s|$)/i.test(authorization)) return fromQuery;
   const bearer = /^Bearer +([^\s,]+) *$/i.exec(authorization)?.[1];
   // A Bearer header without a token, or one that disagrees with the query, is a malformed credential.
@@ -39,6 +41,7 @@ interface ExpressLikeRequest {
   readonly originalUrl?: string;
   readonly url: string;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly headersDistinct?: Readonly<Record<string, string[] | undefined>>;
 }
 
 interface ExpressLikeResponse {
@@ -58,7 +61,7 @@ export function tesseraExpress(
 ): (req: ExpressLikeRequest, res: ExpressLikeResponse, next: (error?: unknown) => void) => void {
   return (req, res, next) => {
     const url = req.originalUrl ?? req.url;
-    const input = inputOf(req.method, url, (name) => header(req.headers[name]), options);
+    const input = inputOf(req.method, url, (name) => distinct(req, name), options);
     verifier.verify(input).then(
       (decision) => {
         if (decision.allowed) {
@@ -111,8 +114,31 @@ function inputOf(
     origin: header('origin'),
     referer: header('referer'),
     method,
-    path: new URL(url, 'http://tessera.invalid').pathname,
+    path: splitUrl(url).path,
   };
+}
+
+/**
+ * Path and query as the request gave them. Express hands over the raw target, which goes to the
+ * route map unresolved (it refuses dot segments and other ambiguous paths); Hono hands over an
+ * absolute URL its router also uses.
+ */
+function splitUrl(url: string): { path: string; query: URLSearchParams } {
+  const absolute = /^https?:\/\//i.test(url);
+  const start = absolute ? url.indexOf('/', url.indexOf('//') + 2) : 0;
+  const target = start < 0 ? '/' : url.slice(start);
+  const queryStart = target.indexOf('?');
+  const fragment = target.indexOf('#');
+  const path = queryStart < 0 ? target : target.slice(0, queryStart);
+  const query = queryStart < 0 ? '' : target.slice(queryStart + 1, fragment < 0 ? undefined : fragment);
+  return { path, query: new URLSearchParams(query) };
+}
+
+/** One header value; a credential sent twice is ambiguous, so it reads as malformed. */
+function distinct(req: ExpressLikeRequest, name: string): string | undefined {
+  const values = req.headersDistinct?.[name];
+  if (name === 'authorization' && values && values.length > 1) return 'Bearer malformed';
+  return header(req.headers[name]);
 }
 
 function header(value: string | string[] | undefined): string | undefined {
