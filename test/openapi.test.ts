@@ -164,7 +164,12 @@ test('what forward-auth answers is documented: status, message and headers', asy
     ['allowed', '/auth/verify', { 'x-original-uri': uri(owner.defaultToken) }, 200],
     ['rate limited', '/auth/verify', { 'x-original-uri': uri(limited.token), ...app }, 200],
     ['rate limited', '/auth/verify', { 'x-original-uri': uri(limited.token), ...app }, 429],
-    ['as 403', '/auth/verify?rate_limit_status=403', { 'x-forwarded-uri': uri(limited.token), ...app }, 403],
+    [
+      'as 403',
+      '/auth/verify?rate_limit_status=403',
+      { 'x-forwarded-uri': uri(limited.token), 'x-forwarded-method': 'GET', ...app },
+      403,
+    ],
     ['no token', '/auth/verify', { 'x-original-uri': '/styles/v1/gateway/streets' }, 401],
     ['malformed', '/auth/verify', { 'x-original-uri': uri('pk.nonsense') }, 401],
     ['bearer', '/auth/verify?scope=styles:read', { authorization: 'Bearer' }, 401],
@@ -191,9 +196,12 @@ test('what forward-auth answers is documented: status, message and headers', asy
       200,
     ],
     ['envoy', `/auth/verify${uri(owner.defaultToken)}`, {}, 200],
+    ['no method', '/auth/verify', { 'x-forwarded-uri': uri(owner.defaultToken) }, 400],
   ];
   for (const [name, path, headers, expected] of cases) {
-    const response = await raw('GET', path, headers);
+    // A gateway sends the original method with the original URI (nginx: X-Original-Method).
+    const gateway = 'x-original-uri' in headers ? { 'x-original-method': 'GET', ...headers } : headers;
+    const response = await raw('GET', path, gateway);
     assert.equal(response.status, expected, `${name}: ${response.body}`);
     const key = path.startsWith('/auth/verify/') ? 'GET /auth/verify/{originalPath}' : 'GET /auth/verify';
     const documented = operations().find((entry) => entry.key === key)?.operation.responses[String(expected)];

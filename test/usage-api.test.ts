@@ -68,7 +68,10 @@ async function verify(
   path: string,
   options: { readonly query?: string; readonly origin?: string } = {},
 ): Promise<number> {
-  const headers: Record<string, string> = { 'X-Original-URI': `${path}?access_token=${token}` };
+  const headers: Record<string, string> = {
+    'X-Original-URI': `${path}?access_token=${token}`,
+    'X-Original-Method': 'GET',
+  };
   if (options.origin !== undefined) headers.Origin = options.origin;
   const response = await fetch(`${server.url}/auth/verify${options.query ?? ''}`, { headers });
   await response.arrayBuffer();

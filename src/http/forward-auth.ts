@@ -61,14 +61,19 @@ function readRequest(req: IncomingMessage, auth: AuthRequest): VerifyRequest {
     single('x-forwarded-uri'),
     envoy ? suffix : undefined,
   );
-  const method =
-    agreed(
-      'original request methods',
-      single('x-original-method'),
-      single('x-forwarded-method'),
-      envoy ? req.method : undefined,
-    ) ?? 'GET';
+  const method = agreed(
+    'original request methods',
+    single('x-original-method'),
+    single('x-forwarded-method'),
+    envoy ? req.method : undefined,
+  );
   const scope = envoy ? single('x-tessera-scope') : (authQuery.get('scope') ?? undefined);
+  // The route map tells reads from writes by the method: without one it cannot decide, so it does not guess.
+  if (method === undefined && !scope && original !== undefined) {
+    throw new BadRequest(
+      'The gateway sent no original request method (X-Original-Method or X-Forwarded-Method)',
+    );
+  }
   const service = envoy ? single('x-tessera-service') : (authQuery.get('service') ?? undefined);
   if (service && !SERVICE_PATTERN.test(service)) {
     throw new BadRequest('service must be 1-32 characters of a-z, 0-9, ".", "_" or "-"');
@@ -87,7 +92,7 @@ function readRequest(req: IncomingMessage, auth: AuthRequest): VerifyRequest {
     service,
     origin: single('origin'),
     referer: single('referer'),
-    method,
+    method: method ?? 'GET',
     path: original === undefined ? undefined : original.split('?')[0],
   };
 }

@@ -439,12 +439,14 @@ const VERIFY_RESPONSES: Readonly<Record<string, ResponseObject>> = {
   '400': errorResponse(
     'The request is ambiguous: two different tokens (original URI and `Authorization: Bearer`), gateway ' +
       'headers (or the Envoy path and method) that name different original URIs or methods, a header ' +
-      'Tessera reads sent more than once, or an original URI that cannot be parsed.',
+      'Tessera reads sent more than once, an original URI that cannot be parsed, or (when the route map ' +
+      'decides) no original method.',
     [
       'The request carries two different access tokens',
       'The gateway headers name two different original request URIs',
       'The gateway headers name two different original request methods',
       'The original request URI cannot be parsed',
+      'The gateway sent no original request method (X-Original-Method or X-Forwarded-Method)',
       ...VERIFY_HEADERS.map((name) => `The ${name} header is given more than once`),
     ],
   ),

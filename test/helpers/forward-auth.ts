@@ -45,13 +45,18 @@ export function nginx(uri: string, method = 'GET'): Record<string, string> {
   return { 'X-Original-URI': uri, 'X-Original-Method': method };
 }
 
-/** One request to forward-auth, as a gateway sends it (`path` is the auth URL, query included). */
+/**
+ * One request to forward-auth, as a gateway sends it (`path` is the auth URL, query included).
+ * Traefik and Caddy always send `X-Forwarded-Method` with `X-Forwarded-Uri`: so does this.
+ */
 export function verify(
   server: TestServer,
   headers: Readonly<Record<string, string>>,
   options: { readonly path?: string; readonly method?: string } = {},
 ): Promise<ApiResponse> {
-  return api(server, options.method ?? 'GET', options.path ?? '/auth/verify', { headers });
+  const traefik = 'X-Forwarded-Uri' in headers && !('X-Forwarded-Method' in headers);
+  const sent = traefik ? { 'X-Forwarded-Method': 'GET', ...headers } : headers;
+  return api(server, options.method ?? 'GET', options.path ?? '/auth/verify', { headers: sent });
 }
 
 /** nginx convention: the original URI (path and query) and method in `X-Original-*` headers. */
