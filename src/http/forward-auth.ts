@@ -137,7 +137,8 @@ function authRequest(req: IncomingMessage): AuthRequest {
   };
 }
 
-const WANTED = new Set([
+/** The headers forward-auth reads; each is refused when sent more than once. */
+export const FORWARD_AUTH_HEADERS = [
   'x-original-uri',
   'x-forwarded-uri',
   'x-original-method',
@@ -147,7 +148,9 @@ const WANTED = new Set([
   'origin',
   'referer',
   'authorization',
-]);
+] as const;
+
+const WANTED: ReadonlySet<string> = new Set(FORWARD_AUTH_HEADERS);
 
 /** The headers this endpoint reads, in one pass; a header sent twice is ambiguous, so it is refused. */
 function wantedHeaders(raw: readonly string[]): Map<string, string> {

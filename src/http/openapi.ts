@@ -1,5 +1,6 @@
 import { ERRORS } from '../core/errors.ts';
 import { MAX_ALLOWED_URLS } from '../core/token-policy.ts';
+import { FORWARD_AUTH_HEADERS } from './forward-auth.ts';
 import { MAX_BODY_BYTES } from './json-body.ts';
 import {
   type Content,
@@ -402,18 +403,7 @@ const METRICS: Operation = {
   },
 };
 
-/** The headers forward-auth reads, each refused when sent more than once. */
-const VERIFY_HEADERS = [
-  'authorization',
-  'origin',
-  'referer',
-  'x-original-uri',
-  'x-forwarded-uri',
-  'x-original-method',
-  'x-forwarded-method',
-  'x-tessera-scope',
-  'x-tessera-service',
-];
+const VERIFY_HEADERS = FORWARD_AUTH_HEADERS;
 const VERIFY_RATE = [
   'X-Rate-Limit-Interval',
   'X-Rate-Limit-Limit',
