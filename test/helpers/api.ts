@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Clock } from '../../src/core/ports.ts';
 import type { TokenMetadata } from '../../src/core/tokens.ts';
-import { startTestServer, type TestServer } from './server.ts';
+import { startConfiguredServer, type TestServer } from './server.ts';
 
 /** Rate limit for files that are not about rate limiting: high enough never to get in the way. */
 const GENEROUS_LIMITS = { tokensApi: { limit: 100_000, interval: 60 } };
@@ -20,20 +17,10 @@ export async function startApiServer(
     readonly env?: Readonly<Record<string, string>>;
   } = {},
 ): Promise<TestServer> {
-  const configDir = mkdtempSync(join(tmpdir(), 'tessera-config-'));
-  const configFile = join(configDir, 'tessera.json');
-  writeFileSync(configFile, JSON.stringify({ limits: options.limits ?? GENEROUS_LIMITS }));
-  const server = await startTestServer({
-    env: { TESSERA_CONFIG: configFile, ...options.env },
-    ...(options.clock ? { clock: options.clock } : {}),
-  });
-  return {
-    ...server,
-    async close() {
-      await server.close();
-      rmSync(configDir, { recursive: true, force: true });
-    },
-  };
+  return startConfiguredServer(
+    { limits: options.limits ?? GENEROUS_LIMITS },
+    { ...(options.clock ? { clock: options.clock } : {}), ...(options.env ? { env: options.env } : {}) },
+  );
 }
 
 export interface ApiResponse {

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Clock } from '../../src/core/ports.ts';
 import { type ApiResponse, api } from './api.ts';
-import { startTestServer, type TestServer } from './server.ts';
+import { startConfiguredServer, type TestServer } from './server.ts';
 
 /** The Tokens API limit of these files: high enough never to get in the way. */
 const GENEROUS = { limit: 100_000, interval: 60 };
@@ -17,22 +14,9 @@ const GENEROUS = { limit: 100_000, interval: 60 };
 export async function startForwardAuthServer(
   options: { readonly config?: Readonly<Record<string, unknown>>; readonly clock?: Clock } = {},
 ): Promise<TestServer> {
-  const configDir = mkdtempSync(join(tmpdir(), 'tessera-config-'));
-  const configFile = join(configDir, 'tessera.json');
   const config = options.config ?? {};
   const limits = { tokensApi: GENEROUS, ...(config['limits'] as object | undefined) };
-  writeFileSync(configFile, JSON.stringify({ ...config, limits }));
-  const server = await startTestServer({
-    env: { TESSERA_CONFIG: configFile },
-    ...(options.clock ? { clock: options.clock } : {}),
-  });
-  return {
-    ...server,
-    async close() {
-      await server.close();
-      rmSync(configDir, { recursive: true, force: true });
-    },
-  };
+  return startConfiguredServer({ ...config, limits }, options.clock ? { clock: options.clock } : {});
 }
 
 /** `path` with the token as its `access_token` query parameter. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Env, loadConfig } from '../../src/config.ts';
@@ -90,4 +90,25 @@ export async function createTestAccount(
   });
   if (!admin.token) throw new Error('the create response carries no token');
   return { username, defaultToken: account.defaultToken, adminToken: admin.token, adminTokenId: admin.id };
+}
+
+/** Starts the real server with `config` written to a TESSERA_CONFIG file, removed again by close(). */
+export async function startConfiguredServer(
+  config: Readonly<Record<string, unknown>>,
+  options: { readonly clock?: Clock; readonly env?: Env } = {},
+): Promise<TestServer> {
+  const configDir = mkdtempSync(join(tmpdir(), 'tessera-config-'));
+  const configFile = join(configDir, 'tessera.json');
+  writeFileSync(configFile, JSON.stringify(config));
+  const server = await startTestServer({
+    env: { TESSERA_CONFIG: configFile, ...options.env },
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  return {
+    ...server,
+    async close() {
+      await server.close();
+      rmSync(configDir, { recursive: true, force: true });
+    },
+  };
 }
