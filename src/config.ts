@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseTrustedProxies, type TrustedProxies } from './core/client-address.ts';
 import { DEFAULT_ROUTES, ROUTE_PATTERN, type Route } from './core/routes.ts';
 import { SCOPE_ID_PATTERN, type Scope } from './core/scopes.ts';
 
@@ -28,6 +29,8 @@ export interface Config {
   readonly scopeRateLimits: Readonly<Record<string, RateLimitConfig>>;
   /** How often counted usage is written to the store, in milliseconds. */
   readonly usageFlushMs: number;
+  /** Proxies whose `X-Forwarded-For` decides the client address for sign-in throttling; none by default. */
+  readonly trustedProxies: TrustedProxies;
 }
 
 const rateLimitSchema = z.strictObject({
@@ -97,6 +100,7 @@ export function loadConfig(env: Env = process.env): Config {
     routes: Object.freeze((file.routes as readonly Route[] | undefined) ?? DEFAULT_ROUTES),
     scopeRateLimits: Object.freeze(file.limits.scopes),
     usageFlushMs: Math.round(file.usage.flushInterval * 1000),
+    trustedProxies: parseProxies(env.TESSERA_TRUSTED_PROXIES ?? ''),
   });
 }
 
@@ -113,6 +117,14 @@ function readConfigFile(path: string): z.infer<typeof fileSchema> {
     throw new TypeError(`TESSERA_CONFIG: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
   }
   return result.data;
+}
+
+function parseProxies(spec: string): TrustedProxies {
+  try {
+    return parseTrustedProxies(spec);
+  } catch (error) {
+    throw new TypeError(`TESSERA_TRUSTED_PROXIES: ${(error as Error).message}`);
+  }
 }
 
 function parsePort(text: string): number {

@@ -12,8 +12,10 @@ export type Authorizer =
       /** When the token expires (a tk's `exp`, a pk/sk's `expiresAt`), Unix seconds; null if never. */
       readonly expires: number | null;
     }
+  /** The account's owner, signed in to the dashboard with their password: every scope, on their own account. */
+  | { readonly kind: 'account'; readonly username: string }
   | { readonly kind: 'operator' };
 
 export function hasScope(authorizer: Authorizer, scope: string): boolean {
-  return authorizer.kind === 'operator' || authorizer.scopes.includes(scope);
+  return authorizer.kind !== 'token' || authorizer.scopes.includes(scope);
 }

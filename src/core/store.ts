@@ -63,6 +63,13 @@ export interface UsageRow {
   readonly count: number;
 }
 
+/** Allowed requests of one token in one hour. */
+export interface TokenUsageRow {
+  readonly tokenId: string;
+  readonly hour: string;
+  readonly count: number;
+}
+
 /** The persistence port. Every method is one atomic, durable operation. */
 export interface Store {
   /** Creates the account with its default token; false if the username is taken. */
@@ -85,6 +92,8 @@ export interface Store {
   addUsage(increments: readonly UsageIncrement[]): Promise<void>;
   /** Sums per service, outcome and hour, over one account or one of its tokens. */
   usage(query: UsageQuery): Promise<UsageRow[]>;
+  /** Allowed requests per token and hour, over one account. */
+  usageByToken(query: UsageQuery): Promise<TokenUsageRow[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,5 +1,10 @@
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { type Context, Hono } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { clientAddress } from '../core/client-address.ts';
 import { ERRORS, isTesseraError } from '../core/errors.ts';
+import { dashboardRoutes } from '../dashboard/dashboard.ts';
+import { cookieNames } from '../dashboard/security.ts';
 import { type Logger, redact } from '../logging/logger.ts';
 import type { Services } from '../services/create-services.ts';
 import { openApiDocument } from './openapi.ts';
@@ -21,7 +26,7 @@ export function createApp(services: Services, options: AppOptions): Hono {
     const started = performance.now();
     await next();
     c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Cache-Control', 'no-store');
+    if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
     if (isApiPath(c.req.path)) applyCors(c);
     options.logger.info('request', {
       method: c.req.method,
@@ -52,7 +57,19 @@ export function createApp(services: Services, options: AppOptions): Hono {
     return c.body(services.renderMetrics());
   });
   app.get('/openapi.json', (c) => c.json(openApiDocument(options.publicUrl())));
-  app.get('/', (c) => c.json(serviceIndex()));
+  // Browsers get the dashboard; API clients asking for the root get the service index.
+  app.get('/', (c) => {
+    if (!(c.req.header('accept') ?? '').includes('text/html')) return c.json(serviceIndex());
+    const signedIn = getCookie(c, cookieNames(options.publicUrl().startsWith('https:')).session);
+    return c.redirect(
+      `${new URL(options.publicUrl()).pathname.replace(/\/+$/, '')}${signedIn ? '/account' : '/signin'}`,
+      303,
+    );
+  });
+  app.route(
+    '/',
+    dashboardRoutes(services, { ...options, clientAddress: (c) => requestAddress(c, services) }),
+  );
   app.route('/', tokensRoutes(services, { publicUrl: options.publicUrl }));
   app.route('/', usageRoutes(services));
   app.notFound((c) => c.json({ message: ERRORS.not_found.message }, 404));
@@ -96,6 +113,17 @@ function isApiPath(path: string): boolean {
 function applyCors(c: Context): void {
   c.header('Access-Control-Allow-Origin', '*');
   c.header('Access-Control-Expose-Headers', EXPOSED_HEADERS);
+}
+
+/** The socket peer, or behind a configured trusted proxy the nearest untrusted `X-Forwarded-For` hop. */
+function requestAddress(c: Context, services: Services): string {
+  let socket: string | undefined;
+  try {
+    socket = getConnInfo(c).remote.address;
+  } catch {
+    socket = undefined; // app.request() in tests has no socket
+  }
+  return clientAddress(socket, c.req.header('x-forwarded-for'), services.config.trustedProxies);
 }
 
 function serviceIndex(): object {

@@ -14,7 +14,7 @@ export async function authorizeAccount(
 ): Promise<void> {
   if (authorizer.kind === 'operator' || authorizer.username !== username) {
     if (!(await store.findAccount(username))) throw new TesseraError('no_such_user');
-    if (authorizer.kind === 'token') throw new TesseraError('not_found');
+    if (authorizer.kind !== 'operator') throw new TesseraError('not_found');
   }
   if (!hasScope(authorizer, scope)) throw new TesseraError('not_found');
 }

@@ -1,16 +1,19 @@
 import type { Config } from '../config.ts';
-import { type Clock, systemClock } from '../core/ports.ts';
+import { type Clock, type RandomSource, systemClock } from '../core/ports.ts';
 import { compileRoutes } from '../core/routes.ts';
 import { buildCatalogue, type ScopeCatalogue } from '../core/scopes.ts';
 import { openDatabase, parseDatabaseUrl } from '../storage/database.ts';
 import { FileKeyRing } from '../storage/file-key-ring.ts';
 import { migrateToLatest } from '../storage/migrations.ts';
+import { SqlSessionStore } from '../storage/sql-session-store.ts';
 import { SqlStore } from '../storage/sql-store.ts';
 import { type AccountService, createAccountService } from './account-service.ts';
 import { ChangeFollower } from './change-follower.ts';
+import { MemoryLoginThrottle } from './login-throttle.ts';
 import { Metrics } from './metrics.ts';
 import { argon2Hasher } from './passwords.ts';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.ts';
+import { createSessionService, type SessionService } from './session-service.ts';
 import { systemRandom } from './system.ts';
 import { TokenCache } from './token-cache.ts';
 import { createTokenService, type TokenService } from './token-service.ts';
@@ -33,6 +36,9 @@ export interface Services {
   readonly metrics: Metrics;
   readonly verification: VerificationService;
   readonly usageReports: UsageService;
+  readonly random: RandomSource;
+  /** Dashboard sign-in, sessions and password confirmation. */
+  readonly sessions: SessionService;
   /** Renders the Prometheus metrics. */
   renderMetrics(): string;
   /** Starts the background work of a long-running process: following changes, flushing usage. */
@@ -69,14 +75,26 @@ export async function createServices(config: Config, options: ServiceOptions = {
     metrics,
     clock,
   });
+  const accounts = createAccountService({ store, catalogue, clock, random, passwords: argon2Hasher });
+  const sessions = createSessionService({
+    store,
+    sessions: new SqlSessionStore(db),
+    accounts,
+    passwords: argon2Hasher,
+    throttle: new MemoryLoginThrottle(),
+    clock,
+    random,
+  });
   return {
     config,
     clock,
+    random,
+    sessions,
     catalogue,
     store,
     keyRing,
     tokens,
-    accounts: createAccountService({ store, catalogue, clock, random, passwords: argon2Hasher }),
+    accounts,
     rateLimiter,
     cache,
     changes,

@@ -246,6 +246,12 @@ export function createTokenService(deps: TokenServiceDeps) {
     if (!deleted) throw new TesseraError('not_found');
   }
 
+  /** One live token of the account, as the list shows it. */
+  async function get(authorizer: Authorizer, username: string, id: string): Promise<TokenMetadata> {
+    await authorize(authorizer, username, 'tokens:read');
+    return toMetadata(await findLive(username, id));
+  }
+
   async function listScopes(authorizer: Authorizer, username: string): Promise<ScopeListing[]> {
     await authorize(authorizer, username, 'scopes:list');
     return [...catalogue.values()].map(({ id, description, public: isPublic }) =>
@@ -271,6 +277,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     createTemporary,
     update,
     remove,
+    get,
     listScopes,
   };
 }

@@ -55,7 +55,49 @@ export function createUsageService(deps: { readonly store: Store; readonly clock
     return buckets(rows, start, end, PERIOD_MS[request.period]);
   }
 
-  return { report };
+  /** Allowed requests per token (the dashboard's chart), the same ranges as `report`. */
+  async function reportByToken(
+    authorizer: Authorizer,
+    username: string,
+    request: UsageRequest,
+  ): Promise<TokenUsageReport> {
+    await authorizeAccount(store, authorizer, username, 'analytics:read');
+    const [start, end] = range(request, clock.now());
+    const rows = await store.usageByToken({ username, start: isoTime(start), end: isoTime(end) });
+    const size = PERIOD_MS[request.period];
+    const count = (end - start) / size;
+    const tokens = new Map<string, number[]>();
+    for (const row of rows) {
+      const series = tokens.get(row.tokenId) ?? new Array<number>(count).fill(0);
+      const index = Math.floor((Date.parse(row.hour) - start) / size);
+      series[index] = (series[index] ?? 0) + row.count;
+      tokens.set(row.tokenId, series);
+    }
+    const timestamps = Array.from({ length: count }, (_, index) => isoTime(start + index * size));
+    const described = await Promise.all(
+      [...tokens].map(async ([tokenId, values]) => {
+        const record = await store.findToken(tokenId);
+        return { tokenId, note: record?.note ?? '', deleted: record?.deletedAt != null, values };
+      }),
+    );
+    return { period: [isoTime(start), isoTime(end)], timestamps, tokens: described };
+  }
+
+  return { report, reportByToken };
+}
+
+export interface TokenUsageReport {
+  readonly period: readonly [string, string];
+  readonly timestamps: readonly string[];
+  /** Allowed requests per token, one count per timestamp; deleted tokens keep their history. */
+  readonly tokens: readonly TokenSeries[];
+}
+
+export interface TokenSeries {
+  readonly tokenId: string;
+  readonly note: string;
+  readonly deleted: boolean;
+  readonly values: readonly number[];
 }
 
 /** Whole periods (UTC) covering the request, within the period's maximum span. */

@@ -75,6 +75,23 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
         .execute();
     },
   },
+  '0003_sessions': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id_hash', 'text', (col) => col.primaryKey())
+        .addColumn('username', 'text', (col) => col.notNull().references('accounts.username'))
+        .addColumn('created', 'text', (col) => col.notNull())
+        .addColumn('last_seen', 'text', (col) => col.notNull())
+        .addColumn('expires_at', 'text', (col) => col.notNull())
+        .addColumn('confirmed_until', 'text')
+        .addColumn('confirm_failures', 'integer', (col) => col.notNull())
+        .addColumn('confirm_window_start', 'text')
+        .addColumn('flash', 'text')
+        .execute();
+      await db.schema.createIndex('sessions_by_username').on('sessions').column('username').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

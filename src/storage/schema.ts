@@ -44,9 +44,22 @@ export interface UsageCountsTable {
   count: number;
 }
 
+export interface SessionsTable {
+  id_hash: string;
+  username: string;
+  created: string;
+  last_seen: string;
+  expires_at: string;
+  confirmed_until: string | null;
+  confirm_failures: number;
+  confirm_window_start: string | null;
+  flash: string | null;
+}
+
 export interface Database {
   accounts: AccountsTable;
   tokens: TokensTable;
   token_events: TokenEventsTable;
   usage_counts: UsageCountsTable;
+  sessions: SessionsTable;
 }

@@ -5,6 +5,7 @@ import type {
   TokenChange,
   TokenChanges,
   TokenListQuery,
+  TokenUsageRow,
   UsageIncrement,
   UsageQuery,
   UsageRow,
@@ -161,6 +162,20 @@ export class SqlStore implements Store {
       hour: row.hour,
       count: Number(row.count),
     }));
+  }
+
+  async usageByToken(query: UsageQuery): Promise<TokenUsageRow[]> {
+    const rows = await this.#db
+      .selectFrom('usage_counts')
+      .select((eb) => ['token_id', 'hour', eb.fn.sum<number>('count').as('count')])
+      .where('username', '=', query.username)
+      .where('outcome', '=', 'allowed')
+      .where('hour', '>=', query.start)
+      .where('hour', '<', query.end)
+      .groupBy(['token_id', 'hour'])
+      .orderBy('hour')
+      .execute();
+    return rows.map((row) => ({ tokenId: row.token_id, hour: row.hour, count: Number(row.count) }));
   }
 
   async ping(): Promise<void> {

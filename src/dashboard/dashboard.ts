@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { isTesseraError } from '../core/errors.ts';
+import type { Logger } from '../logging/logger.ts';
+import { redact } from '../logging/logger.ts';
+import type { Services } from '../services/create-services.ts';
+import { formToken } from '../services/session-crypto.ts';
+import { authRoutes } from './auth-routes.ts';
+import { readForm } from './forms.ts';
+import { createKit, type DashboardEnv, type DashboardOptions, errorResponse, type Kit } from './kit.ts';
+import { isSameOriginRequest, securityHeaders, tokensEqual } from './security.ts';
+import { statisticsRoutes } from './statistics.ts';
+import { tokenRoutes } from './token-routes.ts';
+
+/** Every path the dashboard answers; its middleware is registered on these only, never on the APIs. */
+const PATHS = ['/signin', '/signup', '/signout', '/account', '/account/*', '/assets/*'];
+const ANONYMOUS_FORMS = new Set(['/signin', '/signup']);
+const FORM_EXPIRED = 'This form has expired. Reload the page and try again.';
+
+export function dashboardRoutes(
+  services: Services,
+  options: DashboardOptions & { readonly logger: Logger },
+): Hono<DashboardEnv> {
+  const kit = createKit(services, services.sessions, options);
+  const app = new Hono<DashboardEnv>();
+  const https = () => options.publicUrl().startsWith('https:');
+  for (const path of PATHS) app.use(path, securityHeaders({ https }), loadSession(kit));
+  app.use('/account', requireSession(kit));
+  app.use('/account/*', requireSession(kit));
+  for (const path of PATHS) app.use(path, checkForm(kit));
+  serveAssets(app);
+  authRoutes(app, kit);
+  tokenRoutes(app, kit);
+  statisticsRoutes(app, kit);
+  app.onError((error, c) => {
+    if (isTesseraError(error) && error.status < 500)
+      return errorResponse(kit, c, error.status, capitalise(error.message));
+    options.logger.error('unhandled error', { error: redact(String((error as Error).stack ?? error)) });
+    return errorResponse(kit, c, 500, 'Something went wrong on our side. Try again in a moment.');
+  });
+  return app;
+}
+
+function loadSession(kit: Kit): MiddlewareHandler<DashboardEnv> {
+  return async (c, next) => {
+    if (c.get('session') !== undefined || c.req.path.startsWith('/assets/')) return next();
+    const id = getCookie(c, kit.cookies().session);
+    const session = await kit.sessions.resume(id);
+    c.set('session', session);
+    if (id !== undefined && !session) kit.clearSessionCookie(c);
+    await next();
+  };
+}
+
+/** Account pages need a live session: pages send the browser to sign in and come back after. */
+function requireSession(kit: Kit): MiddlewareHandler<DashboardEnv> {
+  return async (c, next) => {
+    if (c.get('session')) return next();
+    const url = new URL(c.req.url);
+    const expired = getCookie(c, kit.cookies().session) !== undefined;
+    const next_ =
+      c.req.method === 'GET' ? `${url.pathname.slice(kit.base().length)}${url.search}` : '/account';
+    const query = new URLSearchParams({ next: next_, ...(expired ? { reason: 'expired' } : {}) });
+    return kit.redirect(c, `/signin?${query}`);
+  };
+}
+
+/**
+ * Every state-changing request must come from our own pages: same origin by fetch metadata,
+ * `Origin` or `Referer`, and carrying the form token bound to this browser's session (or, on
+ * the sign-in and sign-up forms, to its anonymous cookie, so login CSRF fails too).
+ */
+function checkForm(kit: Kit): MiddlewareHandler<DashboardEnv> {
+  return async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.get('form')) return next();
+    if (!isSameOriginRequest(c, kit.allowedOrigins(c))) {
+      return errorResponse(kit, c, 403, 'This form was sent from another site, so it was refused.');
+    }
+    const form = await readForm(c);
+    const anonymous = ANONYMOUS_FORMS.has(c.req.path.slice(kit.base().length) || c.req.path);
+    const secret = anonymous ? kit.anonymousId(c) : c.get('session')?.id;
+    const expected = secret && formToken(secret, anonymous ? 'anonymous' : 'session');
+    if (!expected || !tokensEqual(form.get('_csrf'), expected))
+      return errorResponse(kit, c, 403, FORM_EXPIRED);
+    c.set('form', form);
+    await next();
+  };
+}
+
+const ASSET_TYPES: Readonly<Record<string, string>> = {
+  'tessera.css': 'text/css; charset=utf-8',
+  'tessera.js': 'text/javascript; charset=utf-8',
+  'favicon.svg': 'image/svg+xml',
+};
+
+/** The stylesheet and script, read once; `assets/` sits at the package root beside `src/` and `dist/`. */
+function serveAssets(app: Hono<DashboardEnv>): void {
+  const root = new URL('../../assets/', import.meta.url);
+  const files = new Map(Object.keys(ASSET_TYPES).map((name) => [name, readFileSync(new URL(name, root))]));
+  app.get('/assets/:file', (c: Context) => {
+    const name = c.req.param('file') ?? '';
+    const body = files.get(name);
+    if (!body) return c.json({ message: 'Not found' }, 404);
+    c.header('Content-Type', ASSET_TYPES[name] ?? 'application/octet-stream');
+    c.header('Cache-Control', 'public, max-age=300');
+    return c.body(new Uint8Array(body));
+  });
+}
+
+function capitalise(text: string): string {
+  const sentence = text.charAt(0).toUpperCase() + text.slice(1);
+  return sentence.endsWith('.') ? sentence : `${sentence}.`;
+}

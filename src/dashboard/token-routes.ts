@@ -1,0 +1,236 @@
+import type { Hono } from 'hono';
+import { isTesseraError, TesseraError } from '../core/errors.ts';
+import { planCreate, planUpdate } from '../core/token-policy.ts';
+import type { TokenMetadata } from '../core/tokens.ts';
+import { parseCreateBody, parseUpdateBody } from '../http/token-bodies.ts';
+import { type RecentUsage, revokePage } from './confirm-pages.ts';
+import { type DashboardContext, type DashboardEnv, type Kit, requireConfirmation } from './kit.ts';
+import { type TokenFormView, tokenFormPage, tokensPage } from './token-pages.ts';
+
+const RECENT_DAYS = 30;
+
+/** The tokens page and the flows that create, edit, delete and refresh tokens. */
+export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
+  const { services, sessions } = kit;
+  const { tokens } = services;
+  const usernameOf = (c: DashboardContext) => kit.session(c).record.username;
+
+  app.get('/account', async (c) => {
+    const authorizer = kit.authorizer(c);
+    const username = usernameOf(c);
+    const start = c.req.query('start');
+    const [defaults, page, flash] = await Promise.all([
+      tokens.list(authorizer, username, { isDefault: true, sortBy: 'created', limit: 1 }),
+      tokens.list(authorizer, username, {
+        isDefault: false,
+        sortBy: 'created',
+        limit: 50,
+        ...(start ? { start } : {}),
+      }),
+      sessions.takeFlash(kit.session(c)),
+    ]);
+    const view = {
+      defaultToken: defaults.tokens[0],
+      tokens: page.tokens,
+      flash,
+      ...(page.next ? { nextPage: page.next } : {}),
+    };
+    return kit.html(c, tokensPage(kit.page(c), view));
+  });
+
+  app.get('/account/tokens/new', (c) =>
+    kit.html(
+      c,
+      tokenFormPage(kit.page(c), formView(kit, { mode: 'create', note: '', scopes: [], allowedUrls: [] })),
+    ),
+  );
+
+  app.post('/account/tokens', async (c) => {
+    const fields = readTokenForm(kit, c);
+    const rerender = (message: string) =>
+      kit.html(
+        c,
+        tokenFormPage(kit.page(c), formView(kit, { mode: 'create', ...fields, error: message })),
+        422,
+      );
+    let request: ReturnType<typeof parseCreateBody>;
+    try {
+      request = parseCreateBody({
+        note: fields.note,
+        scopes: fields.scopes,
+        ...urlsField(fields.allowedUrls),
+      });
+      planCreate(request, {
+        authorizer: kit.authorizer(c),
+        catalogue: services.catalogue,
+        now: services.clock.now(),
+      });
+    } catch (error) {
+      return validationFailure(error, rerender);
+    }
+    const gate = await requireConfirmation(kit, c, `create the token “${fields.note || 'Unnamed'}”`);
+    if (!gate.confirmed) return gate.response;
+    const created = await tokens.create(kit.authorizer(c), usernameOf(c), request);
+    await sessions.setFlash(kit.session(c), {
+      notice: `Token “${created.note || 'Unnamed'}” created.`,
+      reveal: { id: created.id, token: created.token ?? '', usage: created.usage },
+    });
+    return kit.redirect(c, '/account');
+  });
+
+  app.get('/account/tokens/:id/edit', async (c) => {
+    const token = await tokens.get(kit.authorizer(c), usernameOf(c), c.req.param('id'));
+    if (token.default) return kit.redirect(c, `/account/tokens/${token.id}/refresh`);
+    const fields = { note: token.note, scopes: token.scopes, allowedUrls: token.allowedUrls ?? [] };
+    return kit.html(c, tokenFormPage(kit.page(c), formView(kit, { mode: 'edit', token, ...fields })));
+  });
+
+  app.post('/account/tokens/:id/edit', async (c) => {
+    const token = await tokens.get(kit.authorizer(c), usernameOf(c), c.req.param('id'));
+    if (token.default) throw new TesseraError('forbidden', 'the default token can only be refreshed');
+    const fields = readTokenForm(kit, c);
+    const rerender = (message: string) =>
+      kit.html(
+        c,
+        tokenFormPage(kit.page(c), formView(kit, { mode: 'edit', token, ...fields, error: message })),
+        422,
+      );
+    let request: ReturnType<typeof parseUpdateBody>;
+    try {
+      request = parseUpdateBody({
+        note: fields.note,
+        scopes: fields.scopes,
+        allowedUrls: fields.allowedUrls.length ? fields.allowedUrls : null,
+      });
+      const record = { ...recordShape(token), isDefault: false };
+      planUpdate(record, request, {
+        authorizer: kit.authorizer(c),
+        catalogue: services.catalogue,
+        now: services.clock.now(),
+      });
+    } catch (error) {
+      return validationFailure(error, rerender);
+    }
+    const gate = await requireConfirmation(kit, c, `update the token “${token.note || 'Unnamed'}”`);
+    if (!gate.confirmed) return gate.response;
+    const updated = await tokens.update(kit.authorizer(c), usernameOf(c), token.id, request);
+    await sessions.setFlash(kit.session(c), { notice: `Token “${updated.note || 'Unnamed'}” updated.` });
+    return kit.redirect(c, '/account');
+  });
+
+  for (const kind of ['delete', 'refresh'] as const) {
+    app.get(`/account/tokens/:id/${kind}`, async (c) => {
+      const token = await revocable(kit, c, kind);
+      const usage = await recentUsage(kit, c, token.id);
+      return kit.html(c, revokePage(kit.page(c, 'tokens'), { kind, token, usage }));
+    });
+
+    app.post(`/account/tokens/:id/${kind}`, async (c) => {
+      const token = await revocable(kit, c, kind);
+      const what =
+        kind === 'delete'
+          ? `delete the token “${token.note || 'Unnamed'}”`
+          : 'refresh your default public token';
+      const gate = await requireConfirmation(kit, c, what);
+      if (!gate.confirmed) return gate.response;
+      await tokens.remove(kit.authorizer(c), usernameOf(c), token.id);
+      const notice =
+        kind === 'delete'
+          ? `Token “${token.note || 'Unnamed'}” deleted. It no longer works anywhere.`
+          : 'Default public token refreshed. The old token no longer works anywhere.';
+      await sessions.setFlash(kit.session(c), { notice });
+      return kit.redirect(c, '/account');
+    });
+  }
+}
+
+interface TokenFields {
+  readonly note: string;
+  readonly scopes: readonly string[];
+  readonly allowedUrls: readonly string[];
+}
+
+function readTokenForm(kit: Kit, c: DashboardContext): TokenFields {
+  const form = kit.form(c);
+  const allowedUrls = form
+    .get('allowedUrls')
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  return { note: form.get('note').trim(), scopes: form.getAll('scopes'), allowedUrls };
+}
+
+function urlsField(urls: readonly string[]): { allowedUrls?: readonly string[] } {
+  return urls.length ? { allowedUrls: urls } : {};
+}
+
+function formView(
+  kit: Kit,
+  input: TokenFields & { mode: 'create' | 'edit'; token?: TokenMetadata; error?: string },
+): TokenFormView {
+  const base = kit.base();
+  return {
+    mode: input.mode,
+    action: input.token ? `${base}/account/tokens/${input.token.id}/edit` : `${base}/account/tokens`,
+    note: input.note,
+    scopes: input.scopes,
+    allowedUrls: input.allowedUrls,
+    catalogue: [...kit.services.catalogue.values()],
+    publicOnly: input.token?.usage === 'pk',
+    ...(input.error ? { notice: { kind: 'error', text: input.error } } : {}),
+  };
+}
+
+function validationFailure(error: unknown, rerender: (message: string) => Response): Response {
+  if (!isTesseraError(error) || error.status >= 500 || error.status === 401) throw error;
+  const message = error.message.charAt(0).toUpperCase() + error.message.slice(1);
+  return rerender(message.endsWith('.') ? message : `${message}.`);
+}
+
+/** Enough of a stored record for the update policy to judge the form before asking for the password. */
+function recordShape(token: TokenMetadata) {
+  return {
+    id: token.id,
+    username: '',
+    usage: token.usage,
+    isDefault: token.default,
+    note: token.note,
+    scopes: token.scopes,
+    allowedUrls: token.allowedUrls ?? null,
+    extensions: {},
+    rateLimit: token.rateLimit ?? null,
+    expiresAt: token.expiresAt ?? null,
+    tokenHash: '',
+    token: token.token ?? null,
+    created: token.created,
+    modified: token.modified,
+    deletedAt: null,
+    version: 0,
+  };
+}
+
+async function revocable(kit: Kit, c: DashboardContext, kind: 'delete' | 'refresh'): Promise<TokenMetadata> {
+  const token = await kit.services.tokens.get(
+    kit.authorizer(c),
+    kit.session(c).record.username,
+    c.req.param('id') ?? '',
+  );
+  // Only the default token is refreshed, and it is never deleted: the same rule as the API's.
+  if (token.default !== (kind === 'refresh')) throw new TesseraError('not_found');
+  return token;
+}
+
+async function recentUsage(kit: Kit, c: DashboardContext, tokenId: string): Promise<RecentUsage> {
+  const { services } = kit;
+  const report = await services.usageReports.report(kit.authorizer(c), kit.session(c).record.username, {
+    period: 'day',
+    tokenId,
+    start: services.clock.now() - RECENT_DAYS * 86_400_000,
+  });
+  const services_ = Object.entries(report.services)
+    .map(([service, counts]) => [service, counts.reduce((sum, count) => sum + count, 0)] as const)
+    .filter(([, count]) => count > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const total = services_.reduce((sum, [, count]) => sum + count, 0);
+  return { days: RECENT_DAYS, total, services: services_ };
+}

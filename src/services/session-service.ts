@@ -1,0 +1,209 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock, RandomSource } from '../core/ports.ts';
+import type { SessionRecord, SessionStore } from '../core/session-store.ts';
+import type { Store } from '../core/store.ts';
+import { isoTime } from '../core/tokens.ts';
+import type { AccountService, NewAccount } from './account-service.ts';
+import { KeyedLock } from './keyed-lock.ts';
+import type { LoginThrottle } from './login-throttle.ts';
+import { type PasswordHasher, passwordProblem } from './passwords.ts';
+import { newSessionId, openFlash, sealFlash, sessionIdHash } from './session-crypto.ts';
+
+/** Timeouts and thresholds, from the security plan's proposed defaults. */
+export const SESSION_POLICY = {
+  idleMs: 30 * 60_000,
+  absoluteMs: 12 * 60 * 60_000,
+  /** How long a password confirmation lets a session create, change or delete tokens. */
+  confirmationMs: 5 * 60_000,
+  confirmFailureLimit: 5,
+  confirmFailureWindowMs: 15 * 60_000,
+  /** `lastSeen` is written at most this often, so reading pages does not write on every request. */
+  touchEveryMs: 60_000,
+} as const;
+
+export interface Session {
+  /** The id as the cookie carries it; never stored. */
+  readonly id: string;
+  readonly record: SessionRecord;
+}
+
+export type SignInResult =
+  | { readonly outcome: 'signed-in'; readonly session: Session }
+  | { readonly outcome: 'refused' }
+  | { readonly outcome: 'throttled'; readonly retryAfterSeconds: number };
+
+export type ConfirmResult =
+  | { readonly outcome: 'confirmed'; readonly session: Session }
+  | { readonly outcome: 'wrong'; readonly remaining: number }
+  | { readonly outcome: 'revoked' };
+
+export type ChangePasswordResult =
+  | { readonly outcome: 'changed'; readonly session: Session }
+  | { readonly outcome: 'invalid'; readonly message: string }
+  | ConfirmResult;
+
+export interface SessionServiceDeps {
+  readonly store: Pick<Store, 'findAccount'>;
+  readonly sessions: SessionStore;
+  readonly accounts: AccountService;
+  readonly passwords: PasswordHasher;
+  readonly throttle: LoginThrottle;
+  readonly clock: Clock;
+  readonly random: RandomSource;
+}
+
+export type SessionService = ReturnType<typeof createSessionService>;
+
+export function createSessionService(deps: SessionServiceDeps) {
+  const { store, sessions, accounts, passwords, throttle, clock, random } = deps;
+  // Unknown usernames are checked against this, so they cost the same argon2 work as a wrong password.
+  const decoyHash = passwords.hash(randomBytes(24).toString('base64'));
+  const confirmations = new KeyedLock();
+
+  async function signIn(username: string, password: string, client: string): Promise<SignInResult> {
+    const accountKey = `account:${username.trim().toLowerCase().slice(0, 64)}`;
+    const attempt = throttle.begin(accountKey, `client:${client}`, clock.now());
+    if (!attempt.allowed) return { outcome: 'throttled', retryAfterSeconds: attempt.retryAfterSeconds };
+    let outcome: 'success' | 'failure' = 'failure';
+    try {
+      const account = await store.findAccount(username);
+      const valid = await passwords.verify(account?.passwordHash ?? (await decoyHash), password);
+      if (!account || !valid) return { outcome: 'refused' };
+      outcome = 'success';
+      return { outcome: 'signed-in', session: await start(account.username) };
+    } finally {
+      attempt.release(outcome);
+    }
+  }
+
+  async function signUp(input: NewAccount): Promise<Session> {
+    await accounts.createAccount(input);
+    return start(input.username);
+  }
+
+  /** The session behind a cookie, if it is still alive; refreshes its idle deadline now and then. */
+  async function resume(id: string | undefined): Promise<Session | undefined> {
+    if (!id || id.length > 64) return undefined;
+    const record = await sessions.findSession(sessionIdHash(id));
+    if (!record) return undefined;
+    const now = clock.now();
+    const idleUntil = Date.parse(record.lastSeen) + SESSION_POLICY.idleMs;
+    if (now >= Date.parse(record.expiresAt) || now >= idleUntil) {
+      await sessions.deleteSession(record.idHash);
+      return undefined;
+    }
+    if (now - Date.parse(record.lastSeen) < SESSION_POLICY.touchEveryMs) return { id, record };
+    const touched = { ...record, lastSeen: isoTime(now) };
+    await sessions.updateSession(record.idHash, { lastSeen: touched.lastSeen });
+    return { id, record: touched };
+  }
+
+  async function signOut(session: Session): Promise<void> {
+    await sessions.deleteSession(session.record.idHash);
+  }
+
+  function isConfirmed(session: Session): boolean {
+    const until = session.record.confirmedUntil;
+    return until !== null && clock.now() < Date.parse(until);
+  }
+
+  /** Checks the password again; a right one opens the confirmation window under a new session id. */
+  function confirm(session: Session, password: string): Promise<ConfirmResult> {
+    // One check at a time per session: a burst of guesses cannot outrun the failure counter.
+    return confirmations.run(session.record.idHash, async () => {
+      const checked = await checkPassword(session, password);
+      if (checked.outcome !== 'confirmed') return checked;
+      const confirmedUntil = isoTime(clock.now() + SESSION_POLICY.confirmationMs);
+      return { outcome: 'confirmed', session: await renew(session, { confirmedUntil }) };
+    });
+  }
+
+  async function checkPassword(session: Session, password: string): Promise<ConfirmResult> {
+    const current = await sessions.findSession(session.record.idHash);
+    const account = current && (await store.findAccount(current.username));
+    if (!current || !account) return { outcome: 'revoked' };
+    if (await passwords.verify(account.passwordHash, password)) return { outcome: 'confirmed', session };
+    const now = clock.now();
+    const windowStart = isoTime(now - SESSION_POLICY.confirmFailureWindowMs);
+    const failures = await sessions.recordConfirmFailure(current.idHash, isoTime(now), windowStart);
+    if (failures === undefined || failures >= SESSION_POLICY.confirmFailureLimit) {
+      await sessions.deleteSession(current.idHash);
+      return { outcome: 'revoked' };
+    }
+    return { outcome: 'wrong', remaining: SESSION_POLICY.confirmFailureLimit - failures };
+  }
+
+  /** Needs the current password; ends every session of the account and keeps this one, under a new id. */
+  function changePassword(session: Session, current: string, next: string): Promise<ChangePasswordResult> {
+    return confirmations.run(session.record.idHash, async () => {
+      const problem = passwordProblem(next);
+      if (problem) return { outcome: 'invalid', message: problem };
+      const checked = await checkPassword(session, current);
+      if (checked.outcome !== 'confirmed') return checked;
+      const passwordHash = await passwords.hash(next);
+      const fresh = newRecord(session.record.username, { confirmedUntil: null });
+      await sessions.changePassword(
+        session.record.username,
+        passwordHash,
+        isoTime(clock.now()),
+        fresh.record,
+      );
+      return { outcome: 'changed', session: fresh.session };
+    });
+  }
+
+  async function setFlash(session: Session, message: Flash): Promise<void> {
+    await sessions.updateSession(session.record.idHash, { flash: sealFlash(session.id, message) });
+  }
+
+  async function takeFlash(session: Session): Promise<Flash | undefined> {
+    const sealed = await sessions.takeFlash(session.record.idHash);
+    return sealed === null ? undefined : asFlash(openFlash(session.id, sealed));
+  }
+
+  async function start(username: string): Promise<Session> {
+    const now = clock.now();
+    // Sweeping here keeps the table to live sessions without a timer of its own.
+    await sessions.pruneSessions(isoTime(now), isoTime(now - SESSION_POLICY.idleMs));
+    const { session, record } = newRecord(username, { confirmedUntil: null });
+    await sessions.insertSession(record);
+    return session;
+  }
+
+  async function renew(session: Session, changes: { confirmedUntil: string }): Promise<Session> {
+    const id = newSessionId(random);
+    const record = { ...session.record, ...changes, idHash: sessionIdHash(id), confirmFailures: 0 };
+    const next = { ...record, confirmWindowStart: null, flash: null, lastSeen: isoTime(clock.now()) };
+    if (!(await sessions.replaceSession(session.record.idHash, next))) throw new Error('session vanished');
+    return { id, record: next };
+  }
+
+  function newRecord(username: string, extra: { confirmedUntil: string | null }) {
+    const id = newSessionId(random);
+    const now = clock.now();
+    const record: SessionRecord = {
+      idHash: sessionIdHash(id),
+      username,
+      created: isoTime(now),
+      lastSeen: isoTime(now),
+      expiresAt: isoTime(now + SESSION_POLICY.absoluteMs),
+      confirmedUntil: extra.confirmedUntil,
+      confirmFailures: 0,
+      confirmWindowStart: null,
+      flash: null,
+    };
+    return { session: { id, record }, record };
+  }
+
+  return { signIn, signUp, resume, signOut, isConfirmed, confirm, changePassword, setFlash, takeFlash };
+}
+
+/** A one-shot message for the next page; `reveal` carries a newly created token to show once. */
+export interface Flash {
+  readonly notice?: string;
+  readonly reveal?: { readonly id: string; readonly token: string; readonly usage: 'pk' | 'sk' };
+}
+
+function asFlash(value: unknown): Flash | undefined {
+  return typeof value === 'object' && value !== null ? (value as Flash) : undefined;
+}

@@ -1,0 +1,152 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { SessionChanges, SessionRecord, SessionStore } from '../core/session-store.ts';
+import type { Database, SessionsTable } from './schema.ts';
+
+/** Dashboard sessions in the same database as the tokens, so every node sees them. */
+export class SqlSessionStore implements SessionStore {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async insertSession(record: SessionRecord): Promise<void> {
+    await this.#db.insertInto('sessions').values(toRow(record)).execute();
+  }
+
+  async findSession(idHash: string): Promise<SessionRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('id_hash', '=', idHash)
+      .executeTakeFirst();
+    return row && fromRow(row);
+  }
+
+  async updateSession(idHash: string, changes: SessionChanges): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('sessions')
+      .set(toChangeRow(changes))
+      .where('id_hash', '=', idHash)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async takeFlash(idHash: string): Promise<string | null> {
+    return this.#db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('sessions')
+        .select('flash')
+        .where('id_hash', '=', idHash)
+        .executeTakeFirst();
+      if (!row?.flash) return null;
+      const cleared = await trx
+        .updateTable('sessions')
+        .set({ flash: null })
+        .where('id_hash', '=', idHash)
+        .where('flash', '=', row.flash)
+        .executeTakeFirst();
+      return Number(cleared.numUpdatedRows) > 0 ? row.flash : null;
+    });
+  }
+
+  async recordConfirmFailure(
+    idHash: string,
+    now: string,
+    windowStartAfter: string,
+  ): Promise<number | undefined> {
+    return this.#db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('sessions')
+        .select(['confirm_failures', 'confirm_window_start'])
+        .where('id_hash', '=', idHash)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const fresh = row.confirm_window_start === null || row.confirm_window_start < windowStartAfter;
+      const failures = fresh ? 1 : Number(row.confirm_failures) + 1;
+      await trx
+        .updateTable('sessions')
+        .set({ confirm_failures: failures, confirm_window_start: fresh ? now : row.confirm_window_start })
+        .where('id_hash', '=', idHash)
+        .execute();
+      return failures;
+    });
+  }
+
+  async deleteSession(idHash: string): Promise<boolean> {
+    const result = await this.#db.deleteFrom('sessions').where('id_hash', '=', idHash).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async replaceSession(oldIdHash: string, next: SessionRecord): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      const removed = await trx.deleteFrom('sessions').where('id_hash', '=', oldIdHash).executeTakeFirst();
+      if (Number(removed.numDeletedRows) === 0) return false;
+      await trx.insertInto('sessions').values(toRow(next)).execute();
+      return true;
+    });
+  }
+
+  async changePassword(
+    username: string,
+    passwordHash: string,
+    modified: string,
+    next: SessionRecord,
+  ): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('accounts')
+        .set({ password_hash: passwordHash, modified })
+        .where('username', '=', username)
+        .execute();
+      await trx.deleteFrom('sessions').where('username', '=', username).execute();
+      await trx.insertInto('sessions').values(toRow(next)).execute();
+    });
+  }
+
+  async pruneSessions(now: string, idleBefore: string): Promise<number> {
+    const result = await this.#db
+      .deleteFrom('sessions')
+      .where((eb) => eb.or([eb('expires_at', '<=', now), eb('last_seen', '<', idleBefore)]))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
+
+function toRow(record: SessionRecord): SessionsTable {
+  return {
+    id_hash: record.idHash,
+    username: record.username,
+    created: record.created,
+    last_seen: record.lastSeen,
+    expires_at: record.expiresAt,
+    confirmed_until: record.confirmedUntil,
+    confirm_failures: record.confirmFailures,
+    confirm_window_start: record.confirmWindowStart,
+    flash: record.flash,
+  };
+}
+
+function toChangeRow(changes: SessionChanges): Partial<SessionsTable> {
+  const row: Partial<SessionsTable> = {};
+  if (changes.lastSeen !== undefined) row.last_seen = changes.lastSeen;
+  if (changes.confirmedUntil !== undefined) row.confirmed_until = changes.confirmedUntil;
+  if (changes.confirmFailures !== undefined) row.confirm_failures = changes.confirmFailures;
+  if (changes.confirmWindowStart !== undefined) row.confirm_window_start = changes.confirmWindowStart;
+  if (changes.flash !== undefined) row.flash = changes.flash;
+  return row;
+}
+
+function fromRow(row: Selectable<SessionsTable>): SessionRecord {
+  return {
+    idHash: row.id_hash,
+    username: row.username,
+    created: row.created,
+    lastSeen: row.last_seen,
+    expiresAt: row.expires_at,
+    confirmedUntil: row.confirmed_until,
+    confirmFailures: Number(row.confirm_failures),
+    confirmWindowStart: row.confirm_window_start,
+    flash: row.flash,
+  };
+}
