@@ -1,21 +1,33 @@
 // Conveniences only: every page works without this script.
 
+/**
+ * Shows `label` on the button for two seconds. The button's box is a polite live region (set up in
+ * enableCopyButtons), so screen readers announce the change too.
+ */
+function flash(button, label, { copied }) {
+  button.textContent = label;
+  button.toggleAttribute('data-copied', copied);
+  clearTimeout(button.resetTimer);
+  button.resetTimer = setTimeout(() => {
+    button.textContent = 'Copy';
+    button.removeAttribute('data-copied');
+  }, 2000);
+}
+
 function enableCopyButtons() {
   for (const button of document.querySelectorAll('button[data-copy]')) {
     const field = document.getElementById(button.dataset.copy);
     if (!field || !navigator.clipboard) continue;
     button.hidden = false;
+    button.parentElement.setAttribute('aria-live', 'polite');
     button.addEventListener('click', async () => {
       try {
         await navigator.clipboard.writeText(field.value);
-        button.textContent = 'Copied';
+        flash(button, 'Copied', { copied: true });
       } catch {
         field.select();
-        button.textContent = 'Press Ctrl+C';
+        flash(button, 'Press Ctrl+C', { copied: false });
       }
-      setTimeout(() => {
-        button.textContent = 'Copy';
-      }, 2000);
     });
   }
 }
@@ -24,6 +36,25 @@ function selectOnFocus() {
   for (const field of document.querySelectorAll('input.token-value')) {
     field.addEventListener('focus', () => field.select());
   }
+}
+
+/** Token menus close on Escape (focus back on their button), on a click elsewhere, and one at a time. */
+function closeMenus() {
+  const menus = [...document.querySelectorAll('details.menu')];
+  const closeAll = (except) => {
+    for (const menu of menus) if (menu !== except) menu.open = false;
+  };
+  for (const menu of menus) {
+    menu.addEventListener('toggle', () => menu.open && closeAll(menu));
+    menu.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape' || !menu.open) return;
+      menu.open = false;
+      menu.querySelector('summary').focus();
+    });
+  }
+  document.addEventListener('click', (event) => {
+    if (!event.target.closest('details.menu')) closeAll();
+  });
 }
 
 /** The From and To dates matter only for a custom range. */
@@ -42,4 +73,13 @@ function toggleCustomRange() {
 
 enableCopyButtons();
 selectOnFocus();
+closeMenus();
 toggleCustomRange();
+
+// A page restored from the back-forward cache must not show a secret token again: the server
+// sends no-store, and this clears what a browser may still restore.
+window.addEventListener('pageshow', (event) => {
+  if (!event.persisted) return;
+  const reveal = document.getElementById('new-token');
+  if (reveal) reveal.closest('section')?.remove();
+});

@@ -1,7 +1,8 @@
 import type { Hono } from 'hono';
 import { isTesseraError } from '../core/errors.ts';
+import { isUsername } from '../core/identifiers.ts';
 import { passwordPage, signInPage, signUpClosedPage, signUpPage } from './auth-pages.ts';
-import type { DashboardEnv, Kit } from './kit.ts';
+import { type DashboardEnv, type Kit, logRevoked, revokedPath } from './kit.ts';
 import { safeNext } from './security.ts';
 import type { Notice } from './view.ts';
 
@@ -36,6 +37,13 @@ export function authRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
     }
     const view = { next, username: username.slice(0, 64), signupOpen: services.config.signup === 'open' };
     if (result.outcome === 'throttled') {
+      // A lockout must be visible to operators (T38): one line per refused attempt, never the password.
+      kit.options.logger.warn('sign-in throttled', {
+        // A password typed into the username field must not reach the log: only username-shaped names do.
+        username: isUsername(username) ? username : '[not a username]',
+        client: kit.options.clientAddress(c),
+        retryAfterSeconds: result.retryAfterSeconds,
+      });
       c.header('Retry-After', String(result.retryAfterSeconds));
       const text = `Too many sign-in attempts. Try again in ${waitText(result.retryAfterSeconds)}.`;
       return kit.html(c, signInPage(kit.page(c), { ...view, notice: { kind: 'error', text } }), 429);
@@ -109,8 +117,9 @@ export function authRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
     );
     if (result.outcome === 'invalid') return fail(capitalise(result.message), 422);
     if (result.outcome === 'revoked') {
+      logRevoked(kit, c, kit.session(c), result.reason);
       kit.clearSessionCookie(c);
-      return kit.redirect(c, '/signin?reason=revoked');
+      return kit.redirect(c, revokedPath(result.reason));
     }
     if (result.outcome === 'wrong') return fail('Your current password is incorrect.', 403);
     const session = result.outcome === 'changed' ? result.session : kit.session(c);

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { isTesseraError } from '../core/errors.ts';
-import type { Logger } from '../logging/logger.ts';
 import { redact } from '../logging/logger.ts';
 import type { Services } from '../services/create-services.ts';
 import { formToken } from '../services/session-crypto.ts';
@@ -18,14 +17,15 @@ const PATHS = ['/signin', '/signup', '/signout', '/account', '/account/*', '/ass
 const ANONYMOUS_FORMS = new Set(['/signin', '/signup']);
 const FORM_EXPIRED = 'This form has expired. Reload the page and try again.';
 
-export function dashboardRoutes(
-  services: Services,
-  options: DashboardOptions & { readonly logger: Logger },
-): Hono<DashboardEnv> {
+export function dashboardRoutes(services: Services, options: DashboardOptions): Hono<DashboardEnv> {
   const kit = createKit(services, services.sessions, options);
   const app = new Hono<DashboardEnv>();
   const https = () => options.publicUrl().startsWith('https:');
-  for (const path of PATHS) app.use(path, securityHeaders({ https }), loadSession(kit));
+  const [headers, session] = [securityHeaders({ https }), loadSession(kit)];
+  // The origin check comes before the session check: a cross-site post arrives without the Lax
+  // session cookie, and it must be refused as such (403), not sent to sign in (303).
+  const origin = checkOrigin(kit);
+  for (const path of PATHS) app.use(path, headers, session, origin);
   app.use('/account', requireSession(kit));
   app.use('/account/*', requireSession(kit));
   for (const path of PATHS) app.use(path, checkForm(kit));
@@ -33,6 +33,9 @@ export function dashboardRoutes(
   authRoutes(app, kit);
   tokenRoutes(app, kit);
   statisticsRoutes(app, kit);
+  // Registered last, so it answers only what no route above did: without it, a browser asking for a
+  // mistyped /account page got the API's JSON 404.
+  for (const path of PATHS) app.all(path, (c) => errorResponse(kit, c, 404, 'This page does not exist.'));
   app.onError((error, c) => {
     if (isTesseraError(error) && error.status < 500)
       return errorResponse(kit, c, error.status, capitalise(error.message));
@@ -43,8 +46,12 @@ export function dashboardRoutes(
 }
 
 function loadSession(kit: Kit): MiddlewareHandler<DashboardEnv> {
+  // Hono's '/account/*' also matches '/account', so this runs twice there; without the mark a
+  // missing session was looked up twice and its cookie cleared with two Set-Cookie lines.
+  const loaded = new WeakSet<Request>();
   return async (c, next) => {
-    if (c.get('session') !== undefined || c.req.path.startsWith('/assets/')) return next();
+    if (loaded.has(c.req.raw) || c.req.path.startsWith('/assets/')) return next();
+    loaded.add(c.req.raw);
     const id = getCookie(c, kit.cookies().session);
     const session = await kit.sessions.resume(id);
     c.set('session', session);
@@ -68,15 +75,28 @@ function requireSession(kit: Kit): MiddlewareHandler<DashboardEnv> {
 
 /**
  * Every state-changing request must come from our own pages: same origin by fetch metadata,
- * `Origin` or `Referer`, and carrying the form token bound to this browser's session (or, on
- * the sign-in and sign-up forms, to its anonymous cookie, so login CSRF fails too).
+ * `Origin` or `Referer` (here), and carrying the form token bound to this browser's session (or,
+ * on the sign-in and sign-up forms, to its anonymous cookie, so login CSRF fails too; `checkForm`).
  */
-function checkForm(kit: Kit): MiddlewareHandler<DashboardEnv> {
+function checkOrigin(kit: Kit): MiddlewareHandler<DashboardEnv> {
   return async (c, next) => {
-    if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.get('form')) return next();
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    // The pages take only GET and POST. Refusing other methods here, before anything is read, keeps
+    // a future PUT or DELETE route from running without the checks (T52).
+    if (c.req.method !== 'POST') {
+      c.header('Allow', 'GET, HEAD, POST');
+      return errorResponse(kit, c, 405, 'This method is not allowed here.');
+    }
     if (!isSameOriginRequest(c, kit.allowedOrigins(c))) {
       return errorResponse(kit, c, 403, 'This form was sent from another site, so it was refused.');
     }
+    await next();
+  };
+}
+
+function checkForm(kit: Kit): MiddlewareHandler<DashboardEnv> {
+  return async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.get('form')) return next();
     const form = await readForm(c);
     const anonymous = ANONYMOUS_FORMS.has(c.req.path.slice(kit.base().length) || c.req.path);
     const secret = anonymous ? kit.anonymousId(c) : c.get('session')?.id;

@@ -1,7 +1,9 @@
+import { isIP } from 'node:net';
 import type { Context, Env } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { Authorizer } from '../core/authorizer.ts';
 import { TesseraError } from '../core/errors.ts';
+import type { Logger } from '../logging/logger.ts';
 import type { Services } from '../services/create-services.ts';
 import { formToken, newSessionId } from '../services/session-crypto.ts';
 import type { Session, SessionService } from '../services/session-service.ts';
@@ -24,6 +26,8 @@ export interface DashboardOptions {
   readonly publicUrl: () => string;
   /** The address a request comes from, for throttling (see client-address.ts). */
   readonly clientAddress: (c: Context) => string;
+  /** Security events (lockouts, sessions ended by wrong confirmations) go here; never secrets. */
+  readonly logger: Logger;
 }
 
 export interface Kit {
@@ -60,9 +64,11 @@ export function createKit(services: Services, sessions: SessionService, options:
     base,
     allowedOrigins(c) {
       const origins = [new URL(options.publicUrl()).origin];
-      // Without an explicit public URL, the Host the browser used is our origin too (localhost vs 127.0.0.1).
+      // Without an explicit public URL, the Host the browser used is our origin too (localhost vs
+      // 127.0.0.1, a LAN address), but only an address or localhost: a name an attacker controls
+      // could be rebound to this server (DNS rebinding) and would then pass as same-origin.
       const host = c.req.header('host');
-      if (services.config.publicUrl === null && host) origins.push(`http://${host}`);
+      if (services.config.publicUrl === null && host && isLiteralHost(host)) origins.push(`http://${host}`);
       return origins;
     },
     page(c, section) {
@@ -117,6 +123,12 @@ export function createKit(services: Services, sessions: SessionService, options:
   return kit;
 }
 
+function isLiteralHost(host: string): boolean {
+  const name = host.replace(/:\d+$/, '');
+  if (name === 'localhost') return true;
+  return isIP(name.replace(/^\[(.*)\]$/, '$1')) !== 0;
+}
+
 export type ConfirmGate =
   | { readonly confirmed: true }
   | { readonly confirmed: false; readonly response: Response };
@@ -154,11 +166,30 @@ export async function requireConfirmation(
     return { confirmed: true };
   }
   if (result.outcome === 'revoked') {
+    logRevoked(kit, c, session, result.reason);
     kit.clearSessionCookie(c);
-    return { confirmed: false, response: kit.redirect(c, '/signin?reason=revoked') };
+    return { confirmed: false, response: kit.redirect(c, revokedPath(result.reason)) };
   }
   const attempts = result.remaining === 1 ? '1 attempt' : `${result.remaining} attempts`;
   return ask({ kind: 'error', text: `Incorrect password. ${attempts} left before you are signed out.` });
+}
+
+/**
+ * Operators must see a session ended by wrong confirmations (T46): it means someone holding the
+ * cookie is guessing the password. Only the username and a hash prefix of the session: no secrets.
+ */
+export function logRevoked(kit: Kit, c: Context, session: Session, reason: 'failures' | 'ended'): void {
+  if (reason !== 'failures') return;
+  kit.options.logger.warn('session revoked after wrong password confirmations', {
+    username: session.record.username,
+    session: session.record.idHash.slice(0, 12),
+    client: kit.options.clientAddress(c),
+  });
+}
+
+/** A session that was already gone was not ended by wrong passwords: do not say it was. */
+export function revokedPath(reason: 'failures' | 'ended'): string {
+  return `/signin?reason=${reason === 'failures' ? 'revoked' : 'expired'}`;
 }
 
 /** An HTML page for browsers, the JSON `{message}` for anything else. */

@@ -70,7 +70,7 @@ async function loadSeries(kit: Kit, c: DashboardContext, group: GroupChoice, ran
 }
 
 /** The busiest series by name; the rest add up into "Other" so the chart stays readable. */
-function topSeries(series: readonly ChartSeries[]): ChartSeries[] {
+export function topSeries(series: readonly ChartSeries[]): ChartSeries[] {
   const sorted = [...series].sort((a, b) => total(b.values) - total(a.values));
   if (sorted.length <= MAX_SERIES) return sorted;
   const head = sorted.slice(0, MAX_SERIES - 1);
@@ -95,7 +95,7 @@ function readQuery(c: DashboardContext, now: number): StatisticsQuery {
 }
 
 /** The usage request for the choice; a message when a custom range is unusable. */
-function toRange(query: StatisticsQuery, now: number): Range | string {
+export function toRange(query: StatisticsQuery, now: number): Range | string {
   if (query.choice !== 'custom') {
     const preset = PRESETS[query.choice];
     const size = preset.period === 'hour' ? 3_600_000 : DAY_MS;

@@ -55,7 +55,7 @@ ${copyable('default-token', token.token ?? '', 'Default public token')}
 
 function tokenTable(context: PageContext, tokens: readonly TokenMetadata[]): Markup {
   const rows = tokens.map((token) => tokenRow(context, token));
-  return html`<div class="table-wrap"><table class="tokens">
+  return html`<div class="table-wrap tokens-wrap"><table class="tokens">
 <thead><tr><th scope="col">Name</th><th scope="col">Token</th><th scope="col">Scopes</th><th scope="col">Allowed URLs</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
 <tbody>${rows}</tbody>
 </table></div>` as Markup;
@@ -65,7 +65,7 @@ function tokenRow(context: PageContext, token: TokenMetadata): Markup {
   const value =
     token.usage === 'pk' && token.token
       ? copyable(`token-${token.id}`, token.token, `Token ${token.note}`)
-      : html`<span class="badge secret">Secret</span> <span class="muted">shown only when created</span>`;
+      : html`<span class="muted">Shown only when it was created</span>`;
   const urls = token.allowedUrls?.length
     ? html`<ul class="plain">${token.allowedUrls.map((url) => html`<li><code>${url}</code></li>`)}</ul>`
     : html`<span class="muted">Any</span>`;

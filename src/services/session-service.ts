@@ -35,7 +35,10 @@ export type SignInResult =
 export type ConfirmResult =
   | { readonly outcome: 'confirmed'; readonly session: Session }
   | { readonly outcome: 'wrong'; readonly remaining: number }
-  | { readonly outcome: 'revoked' };
+  /** `failures`: ended here by too many wrong passwords; `ended`: it was already gone (signed out, expired). */
+  | { readonly outcome: 'revoked'; readonly reason: 'failures' | 'ended' };
+
+const ENDED: ConfirmResult = { outcome: 'revoked', reason: 'ended' };
 
 export type ChangePasswordResult =
   | { readonly outcome: 'changed'; readonly session: Session }
@@ -114,21 +117,23 @@ export function createSessionService(deps: SessionServiceDeps) {
       const checked = await checkPassword(session, password);
       if (checked.outcome !== 'confirmed') return checked;
       const confirmedUntil = isoTime(clock.now() + SESSION_POLICY.confirmationMs);
-      return { outcome: 'confirmed', session: await renew(session, { confirmedUntil }) };
+      const renewed = await renew(session, { confirmedUntil });
+      return renewed ? { outcome: 'confirmed', session: renewed } : ENDED;
     });
   }
 
   async function checkPassword(session: Session, password: string): Promise<ConfirmResult> {
     const current = await sessions.findSession(session.record.idHash);
     const account = current && (await store.findAccount(current.username));
-    if (!current || !account) return { outcome: 'revoked' };
+    if (!current || !account) return ENDED;
     if (await passwords.verify(account.passwordHash, password)) return { outcome: 'confirmed', session };
     const now = clock.now();
     const windowStart = isoTime(now - SESSION_POLICY.confirmFailureWindowMs);
     const failures = await sessions.recordConfirmFailure(current.idHash, isoTime(now), windowStart);
-    if (failures === undefined || failures >= SESSION_POLICY.confirmFailureLimit) {
+    if (failures === undefined) return ENDED;
+    if (failures >= SESSION_POLICY.confirmFailureLimit) {
       await sessions.deleteSession(current.idHash);
-      return { outcome: 'revoked' };
+      return { outcome: 'revoked', reason: 'failures' };
     }
     return { outcome: 'wrong', remaining: SESSION_POLICY.confirmFailureLimit - failures };
   }
@@ -170,11 +175,15 @@ export function createSessionService(deps: SessionServiceDeps) {
     return session;
   }
 
-  async function renew(session: Session, changes: { confirmedUntil: string }): Promise<Session> {
+  /**
+   * Undefined when the session ended while its password was checked (signed out in another tab):
+   * that is an expected race, answered like any ended session rather than with a 500.
+   */
+  async function renew(session: Session, changes: { confirmedUntil: string }): Promise<Session | undefined> {
     const id = newSessionId(random);
     const record = { ...session.record, ...changes, idHash: sessionIdHash(id), confirmFailures: 0 };
     const next = { ...record, confirmWindowStart: null, flash: null, lastSeen: isoTime(clock.now()) };
-    if (!(await sessions.replaceSession(session.record.idHash, next))) throw new Error('session vanished');
+    if (!(await sessions.replaceSession(session.record.idHash, next))) return undefined;
     return { id, record: next };
   }
 

@@ -50,27 +50,36 @@ export class SqlSessionStore implements SessionStore {
     });
   }
 
+  /**
+   * One UPDATE ... RETURNING rather than a read then a write: on PostgreSQL at READ COMMITTED two
+   * nodes could both read 3 failures and both write 4, letting a guesser past the limit.
+   */
   async recordConfirmFailure(
     idHash: string,
     now: string,
     windowStartAfter: string,
   ): Promise<number | undefined> {
-    return this.#db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('sessions')
-        .select(['confirm_failures', 'confirm_window_start'])
-        .where('id_hash', '=', idHash)
-        .executeTakeFirst();
-      if (!row) return undefined;
-      const fresh = row.confirm_window_start === null || row.confirm_window_start < windowStartAfter;
-      const failures = fresh ? 1 : Number(row.confirm_failures) + 1;
-      await trx
-        .updateTable('sessions')
-        .set({ confirm_failures: failures, confirm_window_start: fresh ? now : row.confirm_window_start })
-        .where('id_hash', '=', idHash)
-        .execute();
-      return failures;
-    });
+    const row = await this.#db
+      .updateTable('sessions')
+      .set((eb) => {
+        const fresh = eb.or([
+          eb('confirm_window_start', 'is', null),
+          eb('confirm_window_start', '<', windowStartAfter),
+        ]);
+        return {
+          confirm_failures: eb
+            .case()
+            .when(fresh)
+            .then(1)
+            .else(eb('confirm_failures', '+', 1))
+            .end(),
+          confirm_window_start: eb.case().when(fresh).then(now).else(eb.ref('confirm_window_start')).end(),
+        };
+      })
+      .where('id_hash', '=', idHash)
+      .returning('confirm_failures')
+      .executeTakeFirst();
+    return row && Number(row.confirm_failures);
   }
 
   async deleteSession(idHash: string): Promise<boolean> {
