@@ -80,6 +80,16 @@ toggleCustomRange();
 // sends no-store, and this clears what a browser may still restore.
 window.addEventListener('pageshow', (event) => {
   if (!event.persisted) return;
+  for (const form of document.forms) delete form.dataset.submitting;
   const reveal = document.getElementById('new-token');
   if (reveal) reveal.closest('section')?.remove();
+});
+
+// A second click on a submit button would send the form again: with a password confirmation the
+// first answer renews the session and the second one finds the old session gone.
+document.addEventListener('submit', (event) => {
+  const form = event.target;
+  if (form.method !== 'post') return;
+  if (form.dataset.submitting) event.preventDefault();
+  else form.dataset.submitting = 'true';
 });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { isIP } from 'node:net';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { clientAddress, parseTrustedProxies } from '../core/client-address.ts';
+import { clientAddress, parseTrustedProxies, throttlingKey } from '../core/client-address.ts';
 
 const NONE = parseTrustedProxies('');
 const PROXIES = parseTrustedProxies('127.0.0.1, 10.0.0.0/8, ::1, 2001:db8::/32');
@@ -135,4 +135,15 @@ test('behind a trusted proxy the result is the peer or an untrusted hop (propert
       assert.equal(PROXIES.list.check(result, isIP(result) === 4 ? 'ipv4' : 'ipv6'), false);
     }),
   );
+});
+
+describe('throttlingKey', () => {
+  test('IPv6 clients count per /64, IPv4 addresses alone', () => {
+    assert.equal(throttlingKey('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
+    assert.equal(throttlingKey('2001:db8:1:2:ffff:ffff:ffff:ffff'), '2001:db8:1:2::/64');
+    assert.equal(throttlingKey('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.equal(throttlingKey('::1'), '0:0:0:0::/64');
+    assert.equal(throttlingKey('203.0.113.7'), '203.0.113.7');
+    assert.equal(throttlingKey('unknown'), 'unknown');
+  });
 });

@@ -59,6 +59,26 @@ function nearestUntrustedHop(forwardedFor: string, trusted: TrustedProxies): str
   return undefined;
 }
 
+/**
+ * The key that throttling counts a client under. An IPv6 host usually holds a whole /64 and can
+ * pick a new address per request, so IPv6 clients count per /64; IPv4 addresses count alone.
+ */
+export function throttlingKey(address: string): string {
+  if (isIP(address) !== 6) return address;
+  const hextets = expandIpv6(address);
+  return hextets ? `${hextets.slice(0, 4).join(':')}::/64` : address;
+}
+
+function expandIpv6(address: string): string[] | undefined {
+  const [head = '', tail, ...rest] = address.split('::');
+  if (rest.length > 0 || address.includes('.')) return undefined;
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const missing = tail === undefined ? 0 : 8 - left.length - right.length;
+  const all = [...left, ...new Array<string>(missing).fill('0'), ...right];
+  return all.length === 8 ? all.map((part) => part.replace(/^0+(?=.)/, '')) : undefined;
+}
+
 function isTrusted(trusted: TrustedProxies, address: string): boolean {
   return trusted.list.check(address, isIP(address) === 4 ? 'ipv4' : 'ipv6');
 }

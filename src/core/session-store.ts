@@ -24,7 +24,12 @@ export type SessionChanges = Partial<
 
 /** The session persistence port. Every method is one atomic, durable operation. */
 export interface SessionStore {
-  insertSession(record: SessionRecord): Promise<void>;
+  /**
+   * Stores a new session. With `passwordHash`, only if the account still has that password hash
+   * (false otherwise): a sign-in that checked the old password while it was being changed must not
+   * leave a session behind the change.
+   */
+  insertSession(record: SessionRecord, guard?: { readonly passwordHash: string }): Promise<boolean>;
   findSession(idHash: string): Promise<SessionRecord | undefined>;
   /** False when the session no longer exists. */
   updateSession(idHash: string, changes: SessionChanges): Promise<boolean>;
@@ -38,13 +43,18 @@ export interface SessionStore {
   deleteSession(idHash: string): Promise<boolean>;
   /** Swaps a session for a new one (a new id after a privilege change), atomically. */
   replaceSession(oldIdHash: string, next: SessionRecord): Promise<boolean>;
-  /** Sets the password, ends every session of the account and starts `next`, in one transaction. */
-  changePassword(
-    username: string,
-    passwordHash: string,
-    modified: string,
-    next: SessionRecord,
-  ): Promise<void>;
+  /**
+   * Sets the password if it is still `previousHash` (two changes at once must not both win), ends
+   * every session of the account and starts `next`, in one transaction; false if it had changed.
+   */
+  changePassword(change: PasswordChange, next: SessionRecord): Promise<boolean>;
   /** Deletes sessions past their absolute end or idle since before `idleBefore`; returns how many. */
   pruneSessions(now: string, idleBefore: string): Promise<number>;
+}
+
+export interface PasswordChange {
+  readonly username: string;
+  readonly previousHash: string;
+  readonly passwordHash: string;
+  readonly modified: string;
 }

@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import { throttlingKey } from '../core/client-address.ts';
 import { isTesseraError } from '../core/errors.ts';
 import { isUsername } from '../core/identifiers.ts';
 import { passwordPage, signInPage, signUpClosedPage, signUpPage } from './auth-pages.ts';
@@ -68,7 +69,7 @@ export function authRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
     };
     const view = { username: input.username.slice(0, 32), email: input.email.slice(0, 254) };
     const limit = services.rateLimiter.hit(
-      `signup:${kit.options.clientAddress(c)}`,
+      `signup:${throttlingKey(kit.options.clientAddress(c))}`,
       SIGNUP_LIMIT,
       services.clock.now(),
     );
@@ -82,6 +83,8 @@ export function authRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
     }
     try {
       const session = await sessions.signUp(input);
+      const previous = c.get('session');
+      if (previous) await sessions.signOut(previous);
       kit.setSessionCookie(c, session);
       await sessions.setFlash(session, {
         notice: `Welcome to Tessera, ${input.username}. Here is your default public token.`,

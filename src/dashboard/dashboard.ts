@@ -39,6 +39,10 @@ export function dashboardRoutes(services: Services, options: DashboardOptions): 
   app.onError((error, c) => {
     if (isTesseraError(error) && error.status < 500)
       return errorResponse(kit, c, error.status, capitalise(error.message));
+    if (isTesseraError(error) && error.code === 'unavailable') {
+      c.header('Retry-After', '1');
+      return errorResponse(kit, c, 503, capitalise(error.message));
+    }
     options.logger.error('unhandled error', { error: redact(String((error as Error).stack ?? error)) });
     return errorResponse(kit, c, 500, 'Something went wrong on our side. Try again in a moment.');
   });
@@ -53,11 +57,20 @@ function loadSession(kit: Kit): MiddlewareHandler<DashboardEnv> {
     if (loaded.has(c.req.raw) || c.req.path.startsWith('/assets/')) return next();
     loaded.add(c.req.raw);
     const id = getCookie(c, kit.cookies().session);
-    const session = await kit.sessions.resume(id);
+    // Two session cookies mean one was planted (a sibling host or path can set one over plain
+    // http): trust neither rather than the one the browser happened to send first.
+    const session = hasDuplicate(c.req.header('cookie'), kit.cookies().session)
+      ? undefined
+      : await kit.sessions.resume(id);
     c.set('session', session);
     if (id !== undefined && !session) kit.clearSessionCookie(c);
     await next();
   };
+}
+
+function hasDuplicate(header: string | undefined, name: string): boolean {
+  if (!header) return false;
+  return header.split(';').filter((pair) => pair.trim().startsWith(`${name}=`)).length > 1;
 }
 
 /** Account pages need a live session: pages send the browser to sign in and come back after. */
@@ -66,8 +79,8 @@ function requireSession(kit: Kit): MiddlewareHandler<DashboardEnv> {
     if (c.get('session')) return next();
     const url = new URL(c.req.url);
     const expired = getCookie(c, kit.cookies().session) !== undefined;
-    const next_ =
-      c.req.method === 'GET' ? `${url.pathname.slice(kit.base().length)}${url.search}` : '/account';
+    // Routes are mounted at the root: a proxy serving a path prefix strips it before Tessera sees the path.
+    const next_ = c.req.method === 'GET' ? `${url.pathname}${url.search}` : '/account';
     const query = new URLSearchParams({ next: next_, ...(expired ? { reason: 'expired' } : {}) });
     return kit.redirect(c, `/signin?${query}`);
   };
@@ -98,7 +111,7 @@ function checkForm(kit: Kit): MiddlewareHandler<DashboardEnv> {
   return async (c, next) => {
     if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.get('form')) return next();
     const form = await readForm(c);
-    const anonymous = ANONYMOUS_FORMS.has(c.req.path.slice(kit.base().length) || c.req.path);
+    const anonymous = ANONYMOUS_FORMS.has(c.req.path);
     const secret = anonymous ? kit.anonymousId(c) : c.get('session')?.id;
     const expected = secret && formToken(secret, anonymous ? 'anonymous' : 'session');
     if (!expected || !tokensEqual(form.get('_csrf'), expected))

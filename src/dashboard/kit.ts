@@ -151,7 +151,7 @@ export async function requireConfirmation(
       c,
       passwordConfirmPage(kit.page(c, 'tokens'), {
         purpose,
-        action: c.req.path,
+        action: `${kit.base()}${c.req.path}`,
         carried,
         ...(notice ? { notice } : {}),
       }),

@@ -27,7 +27,8 @@ export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
         limit: 50,
         ...(start ? { start } : {}),
       }),
-      sessions.takeFlash(kit.session(c)),
+      // A HEAD request or a prefetch must not use up a one-time message (it may hold a secret token).
+      isNavigation(c) ? sessions.takeFlash(kit.session(c)) : undefined,
     ]);
     const view = {
       defaultToken: defaults.tokens[0],
@@ -142,6 +143,10 @@ export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
       return kit.redirect(c, '/account');
     });
   }
+}
+
+function isNavigation(c: DashboardContext): boolean {
+  return c.req.method === 'GET' && !(c.req.header('sec-purpose') ?? '').includes('prefetch');
 }
 
 interface TokenFields {

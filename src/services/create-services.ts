@@ -11,7 +11,7 @@ import { type AccountService, createAccountService } from './account-service.ts'
 import { ChangeFollower } from './change-follower.ts';
 import { MemoryLoginThrottle } from './login-throttle.ts';
 import { Metrics } from './metrics.ts';
-import { argon2Hasher } from './passwords.ts';
+import { argon2Hasher, boundedHasher } from './passwords.ts';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.ts';
 import { createSessionService, type SessionService } from './session-service.ts';
 import { systemRandom } from './system.ts';
@@ -75,12 +75,14 @@ export async function createServices(config: Config, options: ServiceOptions = {
     metrics,
     clock,
   });
-  const accounts = createAccountService({ store, catalogue, clock, random, passwords: argon2Hasher });
+  // One budget of Argon2 work for sign-up, sign-in and confirmation in this process.
+  const passwords = boundedHasher(argon2Hasher, { running: 4, waiting: 64 });
+  const accounts = createAccountService({ store, catalogue, clock, random, passwords });
   const sessions = createSessionService({
     store,
     sessions: new SqlSessionStore(db),
     accounts,
-    passwords: argon2Hasher,
+    passwords,
     throttle: new MemoryLoginThrottle(),
     clock,
     random,

@@ -217,14 +217,16 @@ test('the key cap drops the oldest idle entries first', () => {
   assert.equal(throttle.failuresOf('account:u0', T0), 0);
 });
 
-test('the key cap never drops a lock: new keys are refused instead', () => {
+test('the key cap never drops a lock or a backoff: new keys are refused instead', () => {
   const throttle = new MemoryLoginThrottle({ maxKeys: 3, freeFailures: 1, clientFailures: 1000 });
   for (const name of ['a', 'b', 'c']) failTimes(throttle, 1, T0, `account:${name}`);
   assert.deepEqual(throttle.begin('account:d', IP, T0 + 10), { allowed: false, retryAfterSeconds: 1 });
   assert.equal(throttle.begin('account:a', IP, T0 + 10).allowed, false);
   assert.equal(throttle.failuresOf('account:a', T0 + 10), 1);
-  assert.equal(throttle.begin('account:d', IP, T0 + 1000).allowed, true);
-  assert.equal(throttle.trackedKeys().accounts, 3);
+  // The locks have ended, but dropping a backed-off account would restart its doubling from 1 s.
+  assert.equal(throttle.begin('account:d', IP, T0 + 1000).allowed, false);
+  assert.equal(throttle.begin('account:d', IP, T0 + 17 * 60_000).allowed, true);
+  assert.ok(throttle.trackedKeys().accounts <= 3);
 });
 
 test('invalid options are a TypeError', () => {

@@ -127,7 +127,12 @@ export class MemoryLoginThrottle implements LoginThrottle {
   #roomFor(accountKey: string, clientKey: string, now: number): boolean {
     const { clientFailures } = this.#options;
     return (
-      this.#hasRoom(this.#accounts, accountKey, (a) => a.pending.size === 0 && now >= a.lockedUntil) &&
+      // An account in its backoff stays even after a lock ends: dropping it would restart the doubling.
+      this.#hasRoom(
+        this.#accounts,
+        accountKey,
+        (a) => a.pending.size === 0 && now >= a.lockedUntil && a.failures < this.#options.freeFailures,
+      ) &&
       this.#hasRoom(
         this.#clients,
         clientKey,

@@ -328,6 +328,45 @@ describe('password change', () => {
     await signIn(world, 'alice', PASSWORD);
   });
 
+  test('a sign-in that checked the old password while it was changed gets no session', async () => {
+    let changeDuringCheck: (() => Promise<unknown>) | undefined;
+    const racing: PasswordHasher = {
+      hash: (password) => argon2Hasher.hash(password),
+      async verify(hash, password) {
+        const valid = await argon2Hasher.verify(hash, password);
+        const change = changeDuringCheck;
+        changeDuringCheck = undefined;
+        await change?.();
+        return valid;
+      },
+    };
+    await world.db.destroy();
+    world = await createWorld(racing);
+    const mine = await signIn(world);
+    // The next check (an intruder's sign-in with the old password) lets the owner change it first.
+    changeDuringCheck = () => world.sessions.changePassword(mine, PASSWORD, NEW_PASSWORD);
+    assert.equal((await world.sessions.signIn('alice', PASSWORD, CLIENT)).outcome, 'refused');
+    const live = await world.db
+      .selectFrom('sessions')
+      .select('username')
+      .where('username', '=', 'alice')
+      .execute();
+    assert.equal(live.length, 1, 'only the session of the owner who changed the password');
+  });
+
+  test('of two password changes at once, the second finds the password changed and ends', async () => {
+    const first = await signIn(world);
+    const second = await signIn(world);
+    const [a, b] = await Promise.all([
+      world.sessions.changePassword(first, PASSWORD, NEW_PASSWORD),
+      world.sessions.changePassword(second, PASSWORD, 'yet another passphrase'),
+    ]);
+    const outcomes = [a.outcome, b.outcome].sort();
+    assert.deepEqual(outcomes, ['changed', 'revoked']);
+    const winner = a.outcome === 'changed' ? NEW_PASSWORD : 'yet another passphrase';
+    await signIn(world, 'alice', winner);
+  });
+
   test('a too-short new password is refused before the current one is checked', async () => {
     const mine = await signIn(world);
     const result = await world.sessions.changePassword(mine, 'wrong', 'short');

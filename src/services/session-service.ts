@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { throttlingKey } from '../core/client-address.ts';
 import type { Clock, RandomSource } from '../core/ports.ts';
 import type { SessionRecord, SessionStore } from '../core/session-store.ts';
 import type { Store } from '../core/store.ts';
@@ -34,9 +35,17 @@ export type SignInResult =
 
 export type ConfirmResult =
   | { readonly outcome: 'confirmed'; readonly session: Session }
+  | CheckedPassword
   | { readonly outcome: 'wrong'; readonly remaining: number }
   /** `failures`: ended here by too many wrong passwords; `ended`: it was already gone (signed out, expired). */
   | { readonly outcome: 'revoked'; readonly reason: 'failures' | 'ended' };
+
+/** The password was right: the hash it matched, so a change can insist on replacing exactly that one. */
+interface CheckedPassword {
+  readonly outcome: 'confirmed';
+  readonly session: Session;
+  readonly passwordHash: string;
+}
 
 const ENDED: ConfirmResult = { outcome: 'revoked', reason: 'ended' };
 
@@ -65,15 +74,18 @@ export function createSessionService(deps: SessionServiceDeps) {
 
   async function signIn(username: string, password: string, client: string): Promise<SignInResult> {
     const accountKey = `account:${username.trim().toLowerCase().slice(0, 64)}`;
-    const attempt = throttle.begin(accountKey, `client:${client}`, clock.now());
+    const attempt = throttle.begin(accountKey, `client:${throttlingKey(client)}`, clock.now());
     if (!attempt.allowed) return { outcome: 'throttled', retryAfterSeconds: attempt.retryAfterSeconds };
     let outcome: 'success' | 'failure' = 'failure';
     try {
       const account = await store.findAccount(username);
       const valid = await passwords.verify(account?.passwordHash ?? (await decoyHash), password);
       if (!account || !valid) return { outcome: 'refused' };
+      const session = await start(account.username, account.passwordHash);
+      // The password changed while it was checked: the old one no longer opens anything.
+      if (!session) return { outcome: 'refused' };
       outcome = 'success';
-      return { outcome: 'signed-in', session: await start(account.username) };
+      return { outcome: 'signed-in', session };
     } finally {
       attempt.release(outcome);
     }
@@ -81,7 +93,9 @@ export function createSessionService(deps: SessionServiceDeps) {
 
   async function signUp(input: NewAccount): Promise<Session> {
     await accounts.createAccount(input);
-    return start(input.username);
+    const session = await start(input.username);
+    if (!session) throw new Error('a new account has no session');
+    return session;
   }
 
   /** The session behind a cookie, if it is still alive; refreshes its idle deadline now and then. */
@@ -91,7 +105,9 @@ export function createSessionService(deps: SessionServiceDeps) {
     if (!record) return undefined;
     const now = clock.now();
     const idleUntil = Date.parse(record.lastSeen) + SESSION_POLICY.idleMs;
-    if (now >= Date.parse(record.expiresAt) || now >= idleUntil) {
+    const expiresAt = Date.parse(record.expiresAt);
+    // An unreadable time (a damaged row) counts as ended: NaN compares false and would never expire.
+    if (!Number.isFinite(idleUntil) || !Number.isFinite(expiresAt) || now >= expiresAt || now >= idleUntil) {
       await sessions.deleteSession(record.idHash);
       return undefined;
     }
@@ -126,7 +142,9 @@ export function createSessionService(deps: SessionServiceDeps) {
     const current = await sessions.findSession(session.record.idHash);
     const account = current && (await store.findAccount(current.username));
     if (!current || !account) return ENDED;
-    if (await passwords.verify(account.passwordHash, password)) return { outcome: 'confirmed', session };
+    if (await passwords.verify(account.passwordHash, password)) {
+      return { outcome: 'confirmed', session, passwordHash: account.passwordHash };
+    }
     const now = clock.now();
     const windowStart = isoTime(now - SESSION_POLICY.confirmFailureWindowMs);
     const failures = await sessions.recordConfirmFailure(current.idHash, isoTime(now), windowStart);
@@ -147,12 +165,14 @@ export function createSessionService(deps: SessionServiceDeps) {
       if (checked.outcome !== 'confirmed') return checked;
       const passwordHash = await passwords.hash(next);
       const fresh = newRecord(session.record.username, { confirmedUntil: null });
-      await sessions.changePassword(
-        session.record.username,
+      const change = {
+        username: session.record.username,
+        previousHash: 'passwordHash' in checked ? checked.passwordHash : '',
         passwordHash,
-        isoTime(clock.now()),
-        fresh.record,
-      );
+        modified: isoTime(clock.now()),
+      };
+      // Another session changed the password meanwhile: that change ended this session too.
+      if (!(await sessions.changePassword(change, fresh.record))) return ENDED;
       return { outcome: 'changed', session: fresh.session };
     });
   }
@@ -166,13 +186,16 @@ export function createSessionService(deps: SessionServiceDeps) {
     return sealed === null ? undefined : asFlash(openFlash(session.id, sealed));
   }
 
-  async function start(username: string): Promise<Session> {
+  async function start(username: string, passwordHash?: string): Promise<Session | undefined> {
     const now = clock.now();
     // Sweeping here keeps the table to live sessions without a timer of its own.
     await sessions.pruneSessions(isoTime(now), isoTime(now - SESSION_POLICY.idleMs));
     const { session, record } = newRecord(username, { confirmedUntil: null });
-    await sessions.insertSession(record);
-    return session;
+    const stored = await sessions.insertSession(
+      record,
+      passwordHash === undefined ? undefined : { passwordHash },
+    );
+    return stored ? session : undefined;
   }
 
   /**

@@ -159,7 +159,13 @@ for (const [name, open] of Object.entries(BACK_ENDS)) {
         await store.insertSession(record('a1', 'alice'));
         await store.insertSession(record('a2', 'alice'));
         await store.insertSession(record('b1', 'bob'));
-        await store.changePassword('alice', 'new-hash', at(5000), record('a3', 'alice'));
+        assert.equal(
+          await store.changePassword(
+            { username: 'alice', previousHash: 'old-alice', passwordHash: 'new-hash', modified: at(5000) },
+            record('a3', 'alice'),
+          ),
+          true,
+        );
         const alice = await db
           .selectFrom('accounts')
           .selectAll()
@@ -178,7 +184,12 @@ for (const [name, open] of Object.entries(BACK_ENDS)) {
       await store.insertSession(record('a1', 'alice'));
       await store.insertSession(record('b1', 'bob'));
       // The new session collides with bob's id hash, so the last step fails: nothing may remain of the first two.
-      await assert.rejects(store.changePassword('alice', 'new-hash', at(5000), record('b1', 'alice')));
+      await assert.rejects(
+        store.changePassword(
+          { username: 'alice', previousHash: 'old-alice', passwordHash: 'new-hash', modified: at(5000) },
+          record('b1', 'alice'),
+        ),
+      );
       const alice = await db
         .selectFrom('accounts')
         .selectAll()
@@ -188,6 +199,38 @@ for (const [name, open] of Object.entries(BACK_ENDS)) {
       assert.ok(await store.findSession('a1'));
       assert.equal((await store.findSession('b1'))?.username, 'bob');
     });
+
+    run(
+      'changePassword refuses when the password changed meanwhile; nothing is touched',
+      async (store, db) => {
+        await store.insertSession(record('a1', 'alice'));
+        const change = {
+          username: 'alice',
+          previousHash: 'not-the-current-hash',
+          passwordHash: 'x',
+          modified: at(5000),
+        };
+        assert.equal(await store.changePassword(change, record('a2', 'alice')), false);
+        const alice = await db
+          .selectFrom('accounts')
+          .selectAll()
+          .where('username', '=', 'alice')
+          .executeTakeFirst();
+        assert.equal(alice?.password_hash, 'old-alice');
+        assert.ok(await store.findSession('a1'));
+        assert.equal(await store.findSession('a2'), undefined);
+      },
+    );
+
+    run(
+      'a guarded insert stores the session only while the account has that password hash',
+      async (store) => {
+        assert.equal(await store.insertSession(record('a1', 'alice'), { passwordHash: 'old-alice' }), true);
+        assert.equal(await store.insertSession(record('a2', 'alice'), { passwordHash: 'stale-hash' }), false);
+        assert.ok(await store.findSession('a1'));
+        assert.equal(await store.findSession('a2'), undefined);
+      },
+    );
 
     run('pruneSessions removes sessions past their absolute end or idle too long', async (store) => {
       const now = 20 * 3_600_000;

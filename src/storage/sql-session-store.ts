@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { SessionChanges, SessionRecord, SessionStore } from '../core/session-store.ts';
+import type { PasswordChange, SessionChanges, SessionRecord, SessionStore } from '../core/session-store.ts';
 import type { Database, SessionsTable } from './schema.ts';
 
 /** Dashboard sessions in the same database as the tokens, so every node sees them. */
@@ -10,8 +10,23 @@ export class SqlSessionStore implements SessionStore {
     this.#db = db;
   }
 
-  async insertSession(record: SessionRecord): Promise<void> {
-    await this.#db.insertInto('sessions').values(toRow(record)).execute();
+  async insertSession(record: SessionRecord, guard?: { readonly passwordHash: string }): Promise<boolean> {
+    if (!guard) {
+      await this.#db.insertInto('sessions').values(toRow(record)).execute();
+      return true;
+    }
+    // One transaction: on SQLite it runs alone, so no password change can land between check and insert.
+    return this.#db.transaction().execute(async (trx) => {
+      const account = await trx
+        .selectFrom('accounts')
+        .select('username')
+        .where('username', '=', record.username)
+        .where('password_hash', '=', guard.passwordHash)
+        .executeTakeFirst();
+      if (!account) return false;
+      await trx.insertInto('sessions').values(toRow(record)).execute();
+      return true;
+    });
   }
 
   async findSession(idHash: string): Promise<SessionRecord | undefined> {
@@ -96,20 +111,18 @@ export class SqlSessionStore implements SessionStore {
     });
   }
 
-  async changePassword(
-    username: string,
-    passwordHash: string,
-    modified: string,
-    next: SessionRecord,
-  ): Promise<void> {
-    await this.#db.transaction().execute(async (trx) => {
-      await trx
+  async changePassword(change: PasswordChange, next: SessionRecord): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      const updated = await trx
         .updateTable('accounts')
-        .set({ password_hash: passwordHash, modified })
-        .where('username', '=', username)
-        .execute();
-      await trx.deleteFrom('sessions').where('username', '=', username).execute();
+        .set({ password_hash: change.passwordHash, modified: change.modified })
+        .where('username', '=', change.username)
+        .where('password_hash', '=', change.previousHash)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 0) return false;
+      await trx.deleteFrom('sessions').where('username', '=', change.username).execute();
       await trx.insertInto('sessions').values(toRow(next)).execute();
+      return true;
     });
   }
 
