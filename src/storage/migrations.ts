@@ -1,7 +1,11 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { isPostgres } from './database.ts';
 import type { Database } from './schema.ts';
 
-/** Versioned, append-only. Each migration must run unchanged on SQLite and PostgreSQL. */
+/**
+ * Versioned, append-only. Each migration runs on SQLite and PostgreSQL; where the two spell a type
+ * differently, `isPostgres` picks the spelling, never the shape.
+ */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_accounts_and_tokens': {
     async up(db: Kysely<unknown>): Promise<void> {
@@ -51,9 +55,13 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0002_change_log_and_usage': {
     async up(db: Kysely<unknown>): Promise<void> {
       // Every update and delete appends here in the same transaction; nodes follow it to evict caches.
+      // SQLite's integer primary key counts by itself; PostgreSQL spells it `bigserial`.
+      const postgres = isPostgres(db);
       await db.schema
         .createTable('token_events')
-        .addColumn('seq', 'integer', (col) => col.primaryKey().autoIncrement())
+        .addColumn('seq', postgres ? 'bigserial' : 'integer', (col) =>
+          postgres ? col.primaryKey() : col.primaryKey().autoIncrement(),
+        )
         .addColumn('token_id', 'text', (col) => col.notNull())
         .addColumn('at', 'text', (col) => col.notNull())
         .execute();
@@ -65,7 +73,8 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
         .addColumn('service', 'text', (col) => col.notNull())
         .addColumn('outcome', 'text', (col) => col.notNull())
         .addColumn('hour', 'text', (col) => col.notNull())
-        .addColumn('count', 'integer', (col) => col.notNull())
+        // Many nodes add to one row: int4 would overflow long before a busy token's counts do.
+        .addColumn('count', postgres ? 'bigint' : 'integer', (col) => col.notNull())
         .addPrimaryKeyConstraint('usage_counts_key', ['token_id', 'service', 'outcome', 'hour'])
         .execute();
       await db.schema

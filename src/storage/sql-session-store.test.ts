@@ -1,21 +1,43 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Kysely } from 'kysely';
+import { createTemporaryDatabase, postgresSkipReason } from '../../test/helpers/postgres.ts';
 import type { SessionRecord } from '../core/session-store.ts';
 import { openDatabase } from './database.ts';
 import { migrateToLatest } from './migrations.ts';
 import type { Database } from './schema.ts';
 import { SqlSessionStore } from './sql-session-store.ts';
 
-/**
- * The session storage contract. Written against a factory so the same body can run against every
- * back end the store supports; this release supports SQLite only (database.ts refuses PostgreSQL).
- */
-const BACK_ENDS: Record<string, () => Promise<Kysely<Database>>> = {
-  sqlite: async () => {
-    const db = openDatabase({ kind: 'sqlite', path: ':memory:' });
-    await migrateToLatest(db);
-    return db;
+/** A migrated database for one test; `destroy` closes it and removes what it made. */
+interface BackEnd {
+  readonly skip?: string;
+  open(): Promise<{ db: Kysely<Database>; destroy: () => Promise<void> }>;
+}
+
+/** The session storage contract, run against every back end: SQLite and a real PostgreSQL. */
+const postgresSkip = await postgresSkipReason();
+const BACK_ENDS: Record<string, BackEnd> = {
+  sqlite: {
+    async open() {
+      const db = openDatabase({ kind: 'sqlite', path: ':memory:' });
+      await migrateToLatest(db);
+      return { db, destroy: () => db.destroy() };
+    },
+  },
+  postgres: {
+    ...(postgresSkip ? { skip: postgresSkip } : {}),
+    async open() {
+      const database = await createTemporaryDatabase();
+      const db = openDatabase({ kind: 'postgres', url: database.url });
+      await migrateToLatest(db);
+      return {
+        db,
+        async destroy() {
+          await db.destroy();
+          await database.drop();
+        },
+      };
+    },
   },
 };
 
@@ -38,10 +60,10 @@ function record(idHash: string, username: string, overrides: Partial<SessionReco
 }
 
 async function withStore(
-  open: () => Promise<Kysely<Database>>,
+  backEnd: BackEnd,
   body: (store: SqlSessionStore, db: Kysely<Database>) => Promise<void>,
 ): Promise<void> {
-  const db = await open();
+  const { db, destroy } = await backEnd.open();
   try {
     for (const username of ['alice', 'bob']) {
       await db
@@ -57,14 +79,14 @@ async function withStore(
     }
     await body(new SqlSessionStore(db), db);
   } finally {
-    await db.destroy();
+    await destroy();
   }
 }
 
-for (const [name, open] of Object.entries(BACK_ENDS)) {
-  describe(`SqlSessionStore on ${name}`, () => {
+for (const [name, backEnd] of Object.entries(BACK_ENDS)) {
+  describe(`SqlSessionStore on ${name}`, { skip: backEnd.skip ?? false }, () => {
     const run = (title: string, body: (store: SqlSessionStore, db: Kysely<Database>) => Promise<void>) =>
-      test(title, () => withStore(open, body));
+      test(title, () => withStore(backEnd, body));
 
     run('a session reads back exactly as written; unknown ids find nothing', async (store) => {
       const full = record('h1', 'alice', {

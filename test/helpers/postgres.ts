@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+/** Where this machine's (and CI's) PostgreSQL listens: trust auth, user postgres, database test. */
+export const POSTGRES_ADMIN_URL =
+  process.env.TESSERA_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+let reachable: Promise<boolean> | undefined;
+
+async function probe(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * Whether PostgreSQL suites run here. Without a server they skip with a notice, except in CI
+ * (`CI=true`), where a missing PostgreSQL fails the run instead of passing it silently.
+ */
+export async function postgresSkipReason(): Promise<string | undefined> {
+  reachable ??= probe();
+  if (await reachable) return undefined;
+  if (process.env.CI === 'true')
+    throw new Error(`CI=true but PostgreSQL is not reachable at ${POSTGRES_ADMIN_URL}`);
+  const reason = `PostgreSQL not reachable at ${POSTGRES_ADMIN_URL}: PostgreSQL suites skipped`;
+  console.warn(`NOTICE: ${reason}`);
+  return reason;
+}
+
+export interface TemporaryDatabase {
+  readonly url: string;
+  drop(): Promise<void>;
+}
+
+/** A database of its own for one test or file, dropped (with any open connections) afterwards. */
+export async function createTemporaryDatabase(): Promise<TemporaryDatabase> {
+  const name = `tessera_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(POSTGRES_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+      await client.connect();
+      try {
+        await client.query(`drop database if exists ${name} with (force)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
