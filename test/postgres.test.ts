@@ -1,10 +1,35 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { LISTENER_APPLICATION_NAME } from '../src/storage/postgres-listener.ts';
 import { api } from './helpers/api.ts';
 import { DashboardClient } from './helpers/dashboard.ts';
 import { verifyNginx } from './helpers/forward-auth.ts';
 import { createTemporaryDatabase, postgresSkipReason, type TemporaryDatabase } from './helpers/postgres.ts';
 import { createTestAccount, startTestServer, type TestAccount, type TestServer } from './helpers/server.ts';
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Ends the change-feed connections into this database, as a network cut or a failover would. */
+async function terminateFeeds(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const ended = await client.query(
+      'select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = current_database()',
+      [LISTENER_APPLICATION_NAME],
+    );
+    assert.ok((ended.rowCount ?? 0) >= 2, 'both nodes had a feed connection');
+  } finally {
+    await client.end();
+  }
+}
 
 /**
  * The whole product on a real PostgreSQL (`TESSERA_DATABASE_URL=postgres://…`): the Tokens API,
@@ -80,6 +105,25 @@ describe('on PostgreSQL', { skip: skip ?? false }, () => {
       if (status === 200) await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.equal(status, 401, 'node B stopped accepting the deleted token');
+    assert.ok(nodeB.services.changes.pushed > 0, 'node B heard of the change through LISTEN/NOTIFY');
+  });
+
+  test('a node whose change feed drops serves nothing from memory until it is back', async () => {
+    const created = await api(nodeA, 'POST', '/tokens/v2/pgowner', {
+      token: owner.adminToken,
+      json: { note: 'while deaf', scopes: ['styles:read'] },
+    });
+    const { id, token } = created.body as { id: string; token: string };
+    const uri = `/styles/v1/pgowner/streets?access_token=${token}`;
+    await waitFor(() => !nodeB.services.cache.suspended, 'node B listening');
+    assert.equal((await verifyNginx(nodeB, uri)).status, 200);
+    // Cut every feed connection; node B cannot hear the delete that follows.
+    await terminateFeeds(database.url);
+    await waitFor(() => nodeB.services.cache.suspended, 'node B noticed the lost feed');
+    await api(nodeA, 'DELETE', `/tokens/v2/pgowner/${id}`, { token: owner.adminToken });
+    assert.equal((await verifyNginx(nodeB, uri)).status, 401, 'answered from the store, not a stale cache');
+    await waitFor(() => !nodeB.services.cache.suspended, 'node B reconnected');
+    assert.equal((await verifyNginx(nodeB, uri)).status, 401);
   });
 
   test('usage counted on both nodes adds up in the report', async () => {

@@ -1,10 +1,16 @@
 import type { Store } from '../core/store.ts';
+import type { ChangeListener } from '../storage/postgres-listener.ts';
 import type { TokenCache } from './token-cache.ts';
 
 export interface ChangeFollowerOptions {
   /** How often to look for changes made by other processes. */
   readonly intervalMs?: number;
   readonly onError?: (error: unknown) => void;
+  /**
+   * A push feed of changes (PostgreSQL LISTEN/NOTIFY). With one, the cache is trusted only while
+   * the feed is connected; polling the change log stays on as a second path.
+   */
+  readonly listener?: ChangeListener;
 }
 
 const BATCH = 1000;
@@ -23,21 +29,46 @@ export class ChangeFollower {
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
+  readonly #listener: ChangeListener | undefined;
   lastPollAt = 0;
   errors = 0;
+  /** Changes received from the push feed. */
+  pushed = 0;
 
   constructor(store: Store, cache: TokenCache, options: ChangeFollowerOptions = {}) {
     this.#store = store;
     this.#cache = cache;
     this.#intervalMs = options.intervalMs ?? 200;
     this.#onError = options.onError ?? (() => {});
+    this.#listener = options.listener;
   }
 
   async start(): Promise<void> {
+    if (this.#listener) this.#follow(this.#listener);
     this.#seq = await this.#store.latestChange();
     this.lastPollAt = Date.now();
     this.#timer = setInterval(() => void this.poll(), this.#intervalMs);
     this.#timer.unref();
+  }
+
+  /**
+   * Until the feed is connected, and whenever it drops, the cache is suspended: verdicts come from
+   * the store, so nothing missed while deaf can be served from memory. Reconnecting starts afresh.
+   */
+  #follow(listener: ChangeListener): void {
+    this.#cache.suspend();
+    listener.start({
+      onChange: (tokenId) => {
+        this.pushed += 1;
+        this.#cache.evict(tokenId);
+      },
+      onConnected: () => this.#cache.resume(),
+      onLost: (error) => {
+        this.errors += 1;
+        this.#cache.suspend();
+        this.#onError(error);
+      },
+    });
   }
 
   /** Reads and applies what changed since the last poll. Concurrent calls share one read. */
@@ -50,6 +81,7 @@ export class ChangeFollower {
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    await this.#listener?.stop();
     await this.#running;
   }
 

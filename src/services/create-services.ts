@@ -5,6 +5,7 @@ import { buildCatalogue, type ScopeCatalogue } from '../core/scopes.ts';
 import { openDatabase, parseDatabaseUrl } from '../storage/database.ts';
 import { FileKeyRing } from '../storage/file-key-ring.ts';
 import { migrateToLatest } from '../storage/migrations.ts';
+import { PostgresChangeListener } from '../storage/postgres-listener.ts';
 import { SqlSessionStore } from '../storage/sql-session-store.ts';
 import { SqlStore } from '../storage/sql-store.ts';
 import { type AccountService, createAccountService } from './account-service.ts';
@@ -55,14 +56,16 @@ export interface ServiceOptions {
 export async function createServices(config: Config, options: ServiceOptions = {}): Promise<Services> {
   const clock = options.clock ?? systemClock;
   const catalogue = buildCatalogue(config.extraScopes);
-  const db = openDatabase(parseDatabaseUrl(config.databaseUrl));
+  const databaseUrl = parseDatabaseUrl(config.databaseUrl);
+  const db = openDatabase(databaseUrl);
   await migrateToLatest(db);
   const store = new SqlStore(db);
   const keyRing = new FileKeyRing(config.dataDir, clock);
   const random = systemRandom;
   const cache = new TokenCache();
   const metrics = new Metrics();
-  const changes = new ChangeFollower(store, cache, { onError: () => {} });
+  const listener = databaseUrl.kind === 'postgres' ? new PostgresChangeListener(databaseUrl.url) : undefined;
+  const changes = new ChangeFollower(store, cache, { onError: () => {}, ...(listener ? { listener } : {}) });
   const usage = new UsageRecorder(store);
   const rateLimiter = new MemoryRateLimiter();
   const tokens = createTokenService({ store, keyRing, catalogue, clock, random, cache });

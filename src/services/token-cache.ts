@@ -26,6 +26,7 @@ export class TokenCache {
   readonly #maxEntries: number;
   readonly #ttlMs: number;
   #epoch = 0;
+  #suspended = false;
   hits = 0;
   misses = 0;
 
@@ -43,6 +44,7 @@ export class TokenCache {
   }
 
   get(raw: string, now: number): Inspection | undefined {
+    // No check of `suspended` here: suspending empties the cache and `set` refuses, so the hot path stays one lookup.
     const entry = this.#entries.get(raw);
     if (entry === undefined || now >= entry.validUntil) {
       this.misses += 1;
@@ -63,7 +65,7 @@ export class TokenCache {
       readonly expiresAt?: number;
     },
   ): void {
-    if (options.epoch !== this.#epoch) return;
+    if (options.epoch !== this.#epoch || this.#suspended) return;
     const validUntil = Math.min(options.now + this.#ttlMs, options.expiresAt ?? Number.POSITIVE_INFINITY);
     const previous = this.#entries.get(raw);
     if (previous) this.#remove(raw, previous);
@@ -88,6 +90,24 @@ export class TokenCache {
       const entry = this.#entries.get(raw);
       if (entry) this.#remove(raw, entry);
     }
+  }
+
+  /**
+   * While this node cannot hear about changes (its change feed is down), it keeps nothing and
+   * answers nothing from memory: every verdict comes from the store until `resume`.
+   */
+  suspend(): void {
+    this.#suspended = true;
+    this.clear();
+  }
+
+  resume(): void {
+    this.clear();
+    this.#suspended = false;
+  }
+
+  get suspended(): boolean {
+    return this.#suspended;
   }
 
   clear(): void {

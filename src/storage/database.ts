@@ -61,6 +61,7 @@ function openPostgres(url: string): Kysely<Database> {
 }
 
 /** Which SQL dialect a Kysely instance speaks: the one place that asks. */
-export function isPostgres(db: Kysely<unknown>): boolean {
+// biome-ignore lint/suspicious/noExplicitAny: any schema; only the adapter is read.
+export function isPostgres(db: Kysely<any>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }

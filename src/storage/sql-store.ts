@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type {
   AccountRecord,
   Store,
@@ -12,14 +12,19 @@ import type {
 } from '../core/store.ts';
 import type { PersistentUsage } from '../core/token-format.ts';
 import type { TokenRecord } from '../core/tokens.ts';
+import { isPostgres } from './database.ts';
+import { CHANGE_CHANNEL } from './postgres-listener.ts';
 import type { AccountsTable, Database, TokensTable } from './schema.ts';
 
 /** The one store implementation. Dialect-neutral Kysely queries only. */
 export class SqlStore implements Store {
   readonly #db: Kysely<Database>;
 
+  readonly #postgres: boolean;
+
   constructor(db: Kysely<Database>) {
     this.#db = db;
+    this.#postgres = isPostgres(db);
   }
 
   async createAccount(account: AccountRecord, defaultToken: TokenRecord): Promise<boolean> {
@@ -83,6 +88,7 @@ export class SqlStore implements Store {
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) return false;
       await trx.insertInto('token_events').values({ token_id: id, at: changes.modified }).execute();
+      await this.#announce(trx, id);
       return true;
     });
     return updated ? this.findToken(id) : undefined;
@@ -98,9 +104,19 @@ export class SqlStore implements Store {
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) return false;
       await trx.insertInto('token_events').values({ token_id: id, at: deletedAt }).execute();
+      await this.#announce(trx, id);
       if (replacement) await trx.insertInto('tokens').values(toTokenRow(replacement)).execute();
       return true;
     });
+  }
+
+  /**
+   * On PostgreSQL, tells every listening node at commit (NOTIFY is transactional, delivered in
+   * commit order). Polling the change log alone could miss a change whose sequence number was
+   * taken before, but committed after, a later one.
+   */
+  async #announce(trx: Kysely<Database>, tokenId: string): Promise<void> {
+    if (this.#postgres) await sql`select pg_notify(${CHANGE_CHANNEL}, ${tokenId})`.execute(trx);
   }
 
   async changesSince(seq: number, limit: number): Promise<TokenChange[]> {
