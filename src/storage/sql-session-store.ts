@@ -1,13 +1,17 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { PasswordChange, SessionChanges, SessionRecord, SessionStore } from '../core/session-store.ts';
+import { isPostgres } from './database.ts';
 import type { Database, SessionsTable } from './schema.ts';
 
 /** Dashboard sessions in the same database as the tokens, so every node sees them. */
 export class SqlSessionStore implements SessionStore {
   readonly #db: Kysely<Database>;
 
+  readonly #postgres: boolean;
+
   constructor(db: Kysely<Database>) {
     this.#db = db;
+    this.#postgres = isPostgres(db);
   }
 
   async insertSession(record: SessionRecord, guard?: { readonly passwordHash: string }): Promise<boolean> {
@@ -15,14 +19,15 @@ export class SqlSessionStore implements SessionStore {
       await this.#db.insertInto('sessions').values(toRow(record)).execute();
       return true;
     }
-    // One transaction: on SQLite it runs alone, so no password change can land between check and insert.
+    // One transaction: on SQLite it runs alone; on PostgreSQL the row lock (FOR SHARE) waits for a
+    // password change in flight and then sees its new hash. Either way no change lands in between.
     return this.#db.transaction().execute(async (trx) => {
-      const account = await trx
+      const check = trx
         .selectFrom('accounts')
         .select('username')
         .where('username', '=', record.username)
-        .where('password_hash', '=', guard.passwordHash)
-        .executeTakeFirst();
+        .where('password_hash', '=', guard.passwordHash);
+      const account = await (this.#postgres ? check.forShare() : check).executeTakeFirst();
       if (!account) return false;
       await trx.insertInto('sessions').values(toRow(record)).execute();
       return true;
