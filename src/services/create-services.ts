@@ -50,6 +50,44 @@ export interface Services {
 
 export interface ServiceOptions {
   readonly clock?: Clock;
+  /**
+   * Called each time the database cannot be reached at start, before the next try. With it, start
+   * waits (backing off to 5 s) until the database answers; without it, start fails at once.
+   */
+  readonly onDatabaseWait?: (error: unknown, retryInMs: number) => void;
+}
+
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ECONNRESET',
+  '57P03',
+]);
+
+function isUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && UNREACHABLE.has(code)) return true;
+  return /timeout exceeded when trying to connect|Connection terminated/i.test(String(error));
+}
+
+/** A node started before its database (a restart of both, say) waits instead of crash-looping. */
+async function migrateWhenReachable(
+  db: Parameters<typeof migrateToLatest>[0],
+  onWait: ServiceOptions['onDatabaseWait'],
+): Promise<void> {
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      await migrateToLatest(db);
+      return;
+    } catch (error) {
+      if (!onWait || !isUnreachable(error)) throw error;
+      onWait(error, delay);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }
 
 /** The composition root: builds every store, service and limiter once. Migrates the schema. */
@@ -58,7 +96,12 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const catalogue = buildCatalogue(config.extraScopes);
   const databaseUrl = parseDatabaseUrl(config.databaseUrl);
   const db = openDatabase(databaseUrl);
-  await migrateToLatest(db);
+  try {
+    await migrateWhenReachable(db, options.onDatabaseWait);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
   const store = new SqlStore(db);
   const keyRing = new FileKeyRing(config.dataDir, clock);
   const random = systemRandom;
