@@ -5,7 +5,8 @@ import { TesseraError } from '../core/errors.ts';
 import { startServer } from '../http/server.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createServices, type Services } from '../services/create-services.ts';
-import { openDatabase, parseDatabaseUrl } from '../storage/database.ts';
+import { migrateStore as copyBetween, maskDatabaseUrl, sameDatabase } from '../storage/copy-store.ts';
+import { type DatabaseUrl, openDatabase, parseDatabaseUrl } from '../storage/database.ts';
 import { FileKeyRing } from '../storage/file-key-ring.ts';
 import { migrateToLatest } from '../storage/migrations.ts';
 import { UsageError } from './usage-error.ts';
@@ -17,6 +18,7 @@ const OPERATOR = { kind: 'operator' } as const;
 const COMMANDS: Readonly<Record<string, Handler>> = {
   serve,
   migrate,
+  'migrate-store': migrateStore,
   accounts: (args) => subcommand('accounts', args, { create: createAccount }),
   tokens: (args) =>
     subcommand('tokens', args, { create: createToken, list: listTokens, delete: deleteToken }),
@@ -81,7 +83,13 @@ async function serve(args: readonly string[]): Promise<number> {
   parse(args, {}, []);
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel });
-  const services = await createServices(config);
+  const services = await createServices(config, {
+    onDatabaseWait: (error, retryInMs) =>
+      logger.warn('waiting for the database', {
+        error: String((error as Error).message ?? error),
+        retryInMs,
+      }),
+  });
   const server = await startServer(services, logger);
   logger.info('listening', { url: server.url, dataDir: config.dataDir });
   if (!config.publicUrl && (config.host === '0.0.0.0' || config.host === '::')) {
@@ -108,6 +116,29 @@ async function migrate(args: readonly string[]): Promise<number> {
     await db.destroy();
   }
   return 0;
+}
+
+async function migrateStore(args: readonly string[]): Promise<number> {
+  const { values } = parse(args, { from: { type: 'string' }, to: { type: 'string' } }, []);
+  if (!values.from || !values.to) throw new UsageError('--from and --to are required (database URLs)');
+  const from = databaseUrlOption('--from', values.from);
+  const to = databaseUrlOption('--to', values.to);
+  if (sameDatabase(from, to)) throw new UsageError('--from and --to name the same database');
+  const copied = await copyBetween(from, to);
+  print({ from: maskDatabaseUrl(values.from), to: maskDatabaseUrl(values.to), copied });
+  return 0;
+}
+
+function databaseUrlOption(flag: string, url: string): DatabaseUrl {
+  try {
+    const parsed = parseDatabaseUrl(url);
+    if (parsed.kind === 'sqlite' && parsed.path === ':memory:') {
+      throw new TypeError(`${flag}: sqlite::memory: holds no installation`);
+    }
+    return parsed;
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/^TESSERA_DATABASE_URL/, flag));
+  }
 }
 
 async function createAccount(args: readonly string[]): Promise<number> {

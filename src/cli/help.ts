@@ -3,6 +3,7 @@ export const USAGE = `Usage: tessera <command> [options]
 Commands:
   serve                                   Start the HTTP server (what npm start runs)
   migrate                                 Apply pending database migrations
+  migrate-store --from <url> --to <url>   Copy a whole store into an empty database (server stopped)
   accounts create <username> --email <email> --password-stdin
                                           Create an account and its default public token
   tokens create <username> --scopes <a,b> [--note <text>] [--allowed-url <url>]...
@@ -29,6 +30,18 @@ Stops cleanly on SIGINT or SIGTERM.`,
   migrate: `Usage: tessera migrate
 
 Applies pending schema migrations to TESSERA_DATABASE_URL and prints {"applied": [...]}.`,
+  'migrate-store': `Usage: tessera migrate-store --from <database url> --to <database url>
+
+Copies every account, token (deleted ones too), change-log entry, usage count and dashboard session
+from one store into another, e.g. from sqlite:/var/lib/tessera/tessera.db to postgres://host/tessera.
+URLs are sqlite:<path> or postgres://...; both are migrated to the latest schema first.
+Stop every Tessera server on the source first: rows written during the copy would be missed.
+The target must hold no data (nothing is merged); it is written in one transaction, so a failure
+leaves it empty. The source's rows are only read (its schema is brought up to date, as by
+tessera migrate). Signing keys stay in TESSERA_DATA_DIR: start the server on the new URL with the
+same data folder.
+Prints {"from", "to", "copied": {"accounts", "tokens", "token_events", "usage_counts", "sessions"}}
+with any password in the URLs shown as ***. See docs/postgresql.md.`,
   accounts: `Usage: tessera accounts create <username> --email <email> --password-stdin
 
 Reads the password from standard input (one line), creates the account and its default public
