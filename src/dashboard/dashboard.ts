@@ -5,6 +5,7 @@ import { isTesseraError } from '../core/errors.ts';
 import { redact } from '../logging/logger.ts';
 import type { Services } from '../services/create-services.ts';
 import { formToken } from '../services/session-crypto.ts';
+import { isDatabaseUnavailable } from '../storage/database.ts';
 import { authRoutes } from './auth-routes.ts';
 import { readForm } from './forms.ts';
 import { createKit, type DashboardEnv, type DashboardOptions, errorResponse, type Kit } from './kit.ts';
@@ -42,6 +43,15 @@ export function dashboardRoutes(services: Services, options: DashboardOptions): 
     if (isTesseraError(error) && error.code === 'unavailable') {
       c.header('Retry-After', '1');
       return errorResponse(kit, c, 503, capitalise(error.message));
+    }
+    if (isDatabaseUnavailable(error)) {
+      c.header('Retry-After', '5');
+      return errorResponse(
+        kit,
+        c,
+        503,
+        'The database is not reachable right now. Nothing was changed; try again shortly.',
+      );
     }
     options.logger.error('unhandled error', { error: redact(String((error as Error).stack ?? error)) });
     return errorResponse(kit, c, 500, 'Something went wrong on our side. Try again in a moment.');

@@ -7,6 +7,7 @@ import { dashboardRoutes } from '../dashboard/dashboard.ts';
 import { cookieNames } from '../dashboard/security.ts';
 import { type Logger, redact } from '../logging/logger.ts';
 import type { Services } from '../services/create-services.ts';
+import { isDatabaseUnavailable } from '../storage/database.ts';
 import { openApiDocument } from './openapi.ts';
 import { tokensRoutes } from './tokens-routes.ts';
 import { usageRoutes } from './usage-routes.ts';
@@ -75,6 +76,12 @@ export function createApp(services: Services, options: AppOptions): Hono {
   app.notFound((c) => c.json({ message: ERRORS.not_found.message }, 404));
   app.onError((error, c) => {
     if (isTesseraError(error)) return c.json({ message: error.message }, error.status as 400);
+    if (isDatabaseUnavailable(error)) {
+      // Nothing was half-written (every write is one transaction); the client may simply retry.
+      options.logger.warn('database unavailable', { path: c.req.path });
+      c.header('Retry-After', '5');
+      return c.json({ message: ERRORS.unavailable.message }, 503);
+    }
     options.logger.error('unhandled error', { error: redact(String((error as Error).stack ?? error)) });
     return c.json({ message: ERRORS.internal.message }, 500);
   });

@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import { type Clock, type RandomSource, systemClock } from '../core/ports.ts';
 import { compileRoutes } from '../core/routes.ts';
 import { buildCatalogue, type ScopeCatalogue } from '../core/scopes.ts';
-import { openDatabase, parseDatabaseUrl } from '../storage/database.ts';
+import { isDatabaseUnavailable, openDatabase, parseDatabaseUrl } from '../storage/database.ts';
 import { FileKeyRing } from '../storage/file-key-ring.ts';
 import { migrateToLatest } from '../storage/migrations.ts';
 import { PostgresChangeListener } from '../storage/postgres-listener.ts';
@@ -57,22 +57,6 @@ export interface ServiceOptions {
   readonly onDatabaseWait?: (error: unknown, retryInMs: number) => void;
 }
 
-const UNREACHABLE = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ECONNRESET',
-  '57P03',
-]);
-
-function isUnreachable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && UNREACHABLE.has(code)) return true;
-  return /timeout exceeded when trying to connect|Connection terminated/i.test(String(error));
-}
-
 /** A node started before its database (a restart of both, say) waits instead of crash-looping. */
 async function migrateWhenReachable(
   db: Parameters<typeof migrateToLatest>[0],
@@ -83,7 +67,7 @@ async function migrateWhenReachable(
       await migrateToLatest(db);
       return;
     } catch (error) {
-      if (!onWait || !isUnreachable(error)) throw error;
+      if (!onWait || !isDatabaseUnavailable(error)) throw error;
       onWait(error, delay);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }

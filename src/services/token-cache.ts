@@ -5,6 +5,8 @@ interface Entry {
   readonly ids: readonly string[];
   /** The entry is dropped at this time (ms): the TTL, or an expiry of the token or its parent. */
   readonly validUntil: number;
+  /** When the store last confirmed this verdict (ms). */
+  readonly verifiedAt: number;
 }
 
 export interface TokenCacheOptions {
@@ -44,7 +46,7 @@ export class TokenCache {
   }
 
   get(raw: string, now: number): Inspection | undefined {
-    // No check of `suspended` here: suspending empties the cache and `set` refuses, so the hot path stays one lookup.
+    if (this.#suspended) return undefined;
     const entry = this.#entries.get(raw);
     if (entry === undefined || now >= entry.validUntil) {
       this.misses += 1;
@@ -65,12 +67,12 @@ export class TokenCache {
       readonly expiresAt?: number;
     },
   ): void {
-    if (options.epoch !== this.#epoch || this.#suspended) return;
+    if (options.epoch !== this.#epoch) return;
     const validUntil = Math.min(options.now + this.#ttlMs, options.expiresAt ?? Number.POSITIVE_INFINITY);
     const previous = this.#entries.get(raw);
     if (previous) this.#remove(raw, previous);
     if (this.#entries.size >= this.#maxEntries) this.#evictOldest();
-    this.#entries.set(raw, { inspection, ids: options.ids, validUntil });
+    this.#entries.set(raw, { inspection, ids: options.ids, validUntil, verifiedAt: options.now });
     for (const id of options.ids) {
       let raws = this.#byId.get(id);
       if (!raws) {
@@ -93,17 +95,28 @@ export class TokenCache {
   }
 
   /**
-   * While this node cannot hear about changes (its change feed is down), it keeps nothing and
-   * answers nothing from memory: every verdict comes from the store until `resume`.
+   * While this node cannot hear about changes (its change feed is down), nothing is answered from
+   * memory: every verdict comes from the store until `resume`. Verdicts are still recorded, for
+   * `recent` only.
    */
   suspend(): void {
     this.#suspended = true;
-    this.clear();
   }
 
+  /** The feed is back: what was missed cannot be told apart, so the cache starts empty. */
   resume(): void {
     this.clear();
     this.#suspended = false;
+  }
+
+  /**
+   * A verdict the store confirmed at most `maxAgeMs` ago, for when the store cannot be asked: a
+   * token in use keeps working through a short outage, anything else is refused.
+   */
+  recent(raw: string, now: number, maxAgeMs: number): Inspection | undefined {
+    const entry = this.#entries.get(raw);
+    if (!entry || now >= entry.validUntil || now - entry.verifiedAt > maxAgeMs) return undefined;
+    return entry.inspection;
   }
 
   get suspended(): boolean {

@@ -89,6 +89,9 @@ export type TokenService = ReturnType<typeof createTokenService>;
 
 const MAX_UPDATE_ATTEMPTS = 5;
 
+/** How long a verdict the store confirmed keeps passing while the store is unreachable. */
+export const OUTAGE_GRACE_MS = 5000;
+
 export function createTokenService(deps: TokenServiceDeps) {
   const { store, keyRing, catalogue, clock, random, cache } = deps;
   const updateLock = new KeyedLock();
@@ -107,7 +110,15 @@ export function createTokenService(deps: TokenServiceDeps) {
   /** Decides afresh from the store, and caches a valid verdict. */
   async function load(raw: string, now: number): Promise<Inspection> {
     const epoch = cache.epoch();
-    const inspection = await inspectUncached(raw, now);
+    let inspection: Inspection;
+    try {
+      inspection = await inspectUncached(raw, now);
+    } catch (error) {
+      // The store cannot answer: only a token the store confirmed moments ago still passes.
+      const recent = cache.recent(raw, now, OUTAGE_GRACE_MS);
+      if (recent) return recent;
+      throw error;
+    }
     if (inspection.code === 'TokenValid')
       cache.set(raw, inspection, { ...dependencies(inspection), epoch, now });
     return inspection;

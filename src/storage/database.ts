@@ -65,3 +65,26 @@ function openPostgres(url: string): Kysely<Database> {
 export function isPostgres(db: Kysely<any>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
+
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ECONNRESET',
+  'EPIPE',
+]);
+
+/**
+ * Is this the database being out of reach (down, restarting, cut off), rather than a bug? Such
+ * errors answer 503 with `Retry-After`, not 500. PostgreSQL's classes 08 (connection exception) and
+ * 57P0x (shutting down, cannot connect now) count, as do the driver's own connection errors.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || /^08|^57P0/.test(code))) return true;
+  return /timeout exceeded when trying to connect|Connection terminated|connection is closed|Client has encountered a connection error/i.test(
+    String((error as Error | null)?.message ?? error),
+  );
+}
