@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { createTemporaryDatabase, postgresSkipReason } from '../test/helpers/postgres.ts';
 import { format } from './common.ts';
 
 interface Result {
@@ -40,22 +41,42 @@ const nginxStyle = (token: string): Request => ({
   },
 });
 
-const CONTENDERS: ReadonlyArray<{
+interface Contender {
   readonly name: string;
+  readonly script: string;
   readonly label: string;
   readonly request: (token: string) => Request;
-}> = [
-  { name: 'bare', label: 'bare node:http 204', request: () => ({ path: '/', headers: {} }) },
-  { name: 'tessera', label: 'tessera /auth/verify', request: nginxStyle },
-  { name: 'handrolled', label: 'hand-rolled express + SELECT', request: nginxStyle },
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+// Tessera on PostgreSQL joins when a PostgreSQL is reachable (its own database, dropped after).
+const postgres = (await postgresSkipReason()) ? undefined : await createTemporaryDatabase();
+
+const CONTENDERS: readonly Contender[] = [
+  { name: 'bare', script: 'bare', label: 'bare node:http 204', request: () => ({ path: '/', headers: {} }) },
+  { name: 'tessera', script: 'tessera', label: 'tessera /auth/verify', request: nginxStyle },
+  { name: 'handrolled', script: 'handrolled', label: 'hand-rolled express + SELECT', request: nginxStyle },
+  ...(postgres
+    ? [
+        {
+          name: 'tessera-pg',
+          script: 'tessera',
+          label: 'tessera on PostgreSQL',
+          request: nginxStyle,
+          env: { TESSERA_BENCH_DATABASE_URL: postgres.url },
+        },
+      ]
+    : []),
 ];
 
-async function start(name: string): Promise<Running> {
+async function start(contender: Contender): Promise<Running> {
+  const { name } = contender;
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, 'servers', `${name}.ts`)],
+    ['--import', 'tsx', join(import.meta.dirname, 'servers', `${contender.script}.ts`)],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...contender.env },
     },
   );
   const line = await new Promise<string>((resolve, reject) => {
@@ -81,7 +102,7 @@ function median(rounds: readonly Result[]): Result {
   return sorted[Math.floor(sorted.length / 2)] as Result;
 }
 
-const servers = await Promise.all(CONTENDERS.map((contender) => start(contender.name)));
+const servers = await Promise.all(CONTENDERS.map((contender) => start(contender)));
 const rounds = new Map<string, Result[]>(CONTENDERS.map((contender) => [contender.name, []]));
 try {
   for (const [index, contender] of CONTENDERS.entries()) {
@@ -100,6 +121,8 @@ try {
   }
 } finally {
   for (const server of servers) server.child.kill('SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await postgres?.drop();
 }
 
 const result = (name: string): Result => median(rounds.get(name) ?? []);
@@ -121,3 +144,11 @@ console.log(
   `  tessera / hand-rolled      ${(tessera.requests.average / result('handrolled').requests.average).toFixed(2)}x`,
 );
 console.log(`  tessera p99                ${tessera.latency.p99} ms   (target < 10 ms)`);
+if (postgres) {
+  const pg = result('tessera-pg');
+  console.log(
+    `  PostgreSQL / SQLite        ${(pg.requests.average / tessera.requests.average).toFixed(2)}x   (target >= 0.90x, caches warm)`,
+  );
+} else {
+  console.log('  PostgreSQL / SQLite        not measured: no PostgreSQL reachable');
+}

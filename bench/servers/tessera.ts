@@ -14,7 +14,15 @@ const { silentLogger } = await import(join(dist, 'logging', 'logger.js'));
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
 const services = await createServices(
-  loadConfig({ TESSERA_DATA_DIR: dataDir, TESSERA_LOG_LEVEL: 'silent', PORT: '0' }),
+  loadConfig({
+    TESSERA_DATA_DIR: dataDir,
+    TESSERA_LOG_LEVEL: 'silent',
+    PORT: '0',
+    // bench/http.ts runs a second Tessera on PostgreSQL through this variable.
+    ...(process.env.TESSERA_BENCH_DATABASE_URL
+      ? { TESSERA_DATABASE_URL: process.env.TESSERA_BENCH_DATABASE_URL }
+      : {}),
+  }),
 );
 await services.accounts.createAccount({
   username: 'bench',
