@@ -84,6 +84,10 @@ async function serve(args: readonly string[]): Promise<number> {
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel });
   const services = await createServices(config, {
+    onRedisError: (error) =>
+      logger.warn('redis unreachable: rate limits counted per node', {
+        error: String((error as Error).message ?? error),
+      }),
     onDatabaseWait: (error, retryInMs) =>
       logger.warn('waiting for the database', {
         error: String((error as Error).message ?? error),

@@ -19,7 +19,8 @@ const BATCH = 1000;
  * Follows the store's change log and evicts the cached verdicts of every token that changed, so a
  * delete or update made by another process (the CLI, another node) reaches this one within one
  * interval. Changes made by this process evict at once, before the API answers. If the log cannot
- * be read, the whole cache is dropped: nothing stale is served while we cannot tell what changed.
+ * be read (and no push feed decides), the cache is suspended: nothing is answered from memory
+ * while we cannot tell what changed.
  */
 export class ChangeFollower {
   readonly #store: Store;
@@ -95,9 +96,14 @@ export class ChangeFollower {
         if (changes.length < BATCH) break;
       }
       this.lastPollAt = Date.now();
+      // Without a push feed the log is the only source: once it reads again, so can the cache.
+      if (!this.#listener && this.#cache.suspended) this.#cache.resume();
     } catch (error) {
       this.errors += 1;
-      this.#cache.clear();
+      // With a push feed, the feed decides whether the cache is trusted. Without one, what changed
+      // meanwhile is unknown: answer from the store (and, if it is down too, only from verdicts it
+      // confirmed moments ago) until the log reads again.
+      if (!this.#listener) this.#cache.suspend();
       this.#onError(error);
     }
   }

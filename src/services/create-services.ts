@@ -14,6 +14,7 @@ import { MemoryLoginThrottle } from './login-throttle.ts';
 import { Metrics } from './metrics.ts';
 import { argon2Hasher, boundedHasher } from './passwords.ts';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.ts';
+import { RedisRateLimiter } from './redis-rate-limiter.ts';
 import { createSessionService, type SessionService } from './session-service.ts';
 import { systemRandom } from './system.ts';
 import { TokenCache } from './token-cache.ts';
@@ -55,6 +56,8 @@ export interface ServiceOptions {
    * waits (backing off to 5 s) until the database answers; without it, start fails at once.
    */
   readonly onDatabaseWait?: (error: unknown, retryInMs: number) => void;
+  /** Called with the first error of each Redis outage; rate limits are then counted per node. */
+  readonly onRedisError?: (error: unknown) => void;
 }
 
 /** A node started before its database (a restart of both, say) waits instead of crash-looping. */
@@ -94,7 +97,13 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const listener = databaseUrl.kind === 'postgres' ? new PostgresChangeListener(databaseUrl.url) : undefined;
   const changes = new ChangeFollower(store, cache, { onError: () => {}, ...(listener ? { listener } : {}) });
   const usage = new UsageRecorder(store);
-  const rateLimiter = new MemoryRateLimiter();
+  const redisLimiter = config.redisUrl
+    ? new RedisRateLimiter({
+        url: config.redisUrl,
+        ...(options.onRedisError ? { onError: options.onRedisError } : {}),
+      })
+    : undefined;
+  const rateLimiter: RateLimiter = redisLimiter ?? new MemoryRateLimiter();
   const tokens = createTokenService({ store, keyRing, catalogue, clock, random, cache });
   const verification = createVerificationService({
     tokens,
@@ -150,9 +159,11 @@ export async function createServices(config: Config, options: ServiceOptions = {
     async start() {
       await changes.start();
       usage.start(config.usageFlushMs);
+      await redisLimiter?.start();
     },
     async close() {
       await changes.stop();
+      await redisLimiter?.close();
       await usage.stop();
       await store.close();
     },

@@ -55,8 +55,10 @@ const POSTGRES_POOL = {
 
 function openPostgres(url: string): Kysely<Database> {
   const pool = new pg.Pool({ connectionString: url, ...POSTGRES_POOL });
-  // A dropped idle connection must not crash the process; the next query gets a fresh one.
+  // A dropped connection must not crash the process: idle ones report on the pool, busy ones on
+  // their client (and the query in flight fails as well, which is where the caller hears of it).
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
