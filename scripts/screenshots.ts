@@ -16,6 +16,7 @@ import type { UsageIncrement } from '../src/core/store.ts';
 import { type RunningServer, startServer } from '../src/http/server.ts';
 import { silentLogger } from '../src/logging/logger.ts';
 import { createServices, type Services } from '../src/services/create-services.ts';
+import { CHROMIUM_ARGS } from '../test/helpers/browser.ts';
 
 const OUT_DIR = resolve(import.meta.dirname, '../docs/images');
 const CHROMIUM = '/usr/bin/chromium';
@@ -213,16 +214,7 @@ async function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--font-render-hinting=none',
-    ],
+    args: [...CHROMIUM_ARGS, '--font-render-hinting=none'],
   });
 }
 

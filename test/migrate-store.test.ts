@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -8,6 +7,7 @@ import { sql } from 'kysely';
 import { maskDatabaseUrl, migrateStore } from '../src/storage/copy-store.ts';
 import { openDatabase, parseDatabaseUrl } from '../src/storage/database.ts';
 import { api, startApiServer } from './helpers/api.ts';
+import { type CliRun, runCli } from './helpers/cli.ts';
 import { DashboardClient } from './helpers/dashboard.ts';
 import { verifyNginx } from './helpers/forward-auth.ts';
 import { createTemporaryDatabase, postgresSkipReason, type TemporaryDatabase } from './helpers/postgres.ts';
@@ -18,32 +18,12 @@ import { createTestAccount, type TestServer, tempDataDir } from './helpers/serve
  * real server is copied to PostgreSQL (and back, and to SQLite), then served from the copy.
  */
 const skip = await postgresSkipReason();
-const CLI = join(import.meta.dirname, '..', 'src', 'cli', 'main.ts');
 const HOUR = 3_600_000;
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliRun;
 
 function tessera(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      env: { ...process.env, TESSERA_LOG_LEVEL: 'silent' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
+  return runCli(args);
 }
 
 /** A refusal: the exit status, one line on stderr matching `message`, nothing on stdout. */
