@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTemporaryDatabase } from '../test/helpers/postgres.ts';
+import { createTemporaryDatabase, TEST_KEY_ENCRYPTION_KEY } from '../test/helpers/postgres.ts';
 
 const TRIALS = Number(process.argv[2] ?? 100);
 const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
@@ -100,6 +100,7 @@ writeFileSync(configFile, JSON.stringify({ limits: { tokensApi: { limit: 100_000
 const base = {
   ...process.env,
   TESSERA_DATABASE_URL: database.url,
+  TESSERA_KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY,
   TESSERA_LOG_LEVEL: 'silent',
   TESSERA_CONFIG: configFile,
 };

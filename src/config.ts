@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseTrustedProxies, type TrustedProxies } from './core/client-address.ts';
 import { DEFAULT_ROUTES, ROUTE_PATTERN, type Route } from './core/routes.ts';
 import { SCOPE_ID_PATTERN, type Scope } from './core/scopes.ts';
+import { type KeyEncryptionKeys, parseKeyEncryptionKeys } from './storage/key-sealing.ts';
 
 export interface RateLimitConfig {
   readonly limit: number;
@@ -16,6 +17,11 @@ export interface Config {
   readonly dataDir: string;
   readonly databaseUrl: string;
   readonly redisUrl: string | null;
+  /**
+   * Seals the signing keys kept in the database (required on PostgreSQL, optional on SQLite, where
+   * without it the keys stay in `<dataDir>/signing-keys.json`).
+   */
+  readonly keyEncryptionKeys: KeyEncryptionKeys | null;
   /** Explicit external origin; when null, the server derives it from where it listens. */
   readonly publicUrl: string | null;
   readonly signup: 'open' | 'closed';
@@ -91,6 +97,9 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     databaseUrl: env.TESSERA_DATABASE_URL || `sqlite:${resolve(dataDir, 'tessera.db')}`,
     redisUrl: env.TESSERA_REDIS_URL || null,
+    keyEncryptionKeys: env.TESSERA_KEY_ENCRYPTION_KEY
+      ? parseKeyEncryptionKeys(env.TESSERA_KEY_ENCRYPTION_KEY)
+      : null,
     publicUrl: env.TESSERA_PUBLIC_URL ? parsePublicUrl(env.TESSERA_PUBLIC_URL) : null,
     signup: parseChoice('TESSERA_SIGNUP', env.TESSERA_SIGNUP || 'open', ['open', 'closed'] as const),
     logLevel: parseChoice('TESSERA_LOG_LEVEL', env.TESSERA_LOG_LEVEL || 'info', ['info', 'silent'] as const),

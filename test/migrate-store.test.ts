@@ -40,6 +40,7 @@ const TABLES = {
   token_events: ['seq'],
   usage_counts: ['token_id', 'service', 'outcome', 'hour'],
   sessions: ['id_hash'],
+  signing_keys: ['kid'],
 } as const;
 type Dump = Record<keyof typeof TABLES, Record<string, unknown>[]>;
 
@@ -310,7 +311,14 @@ describe('migrate-store from SQLite to PostgreSQL and back', { skip: skip ?? fal
     const run = await tessera(['migrate-store', '--from', `sqlite:${path}`, '--to', database.url]);
     assertRefused(run, 1, /^tessera: copy failed, nothing was written: invalid byte sequence .*UTF8/);
     const left = counts(await dump(database.url));
-    assert.deepEqual(left, { accounts: 0, tokens: 0, token_events: 0, usage_counts: 0, sessions: 0 });
+    assert.deepEqual(left, {
+      accounts: 0,
+      tokens: 0,
+      token_events: 0,
+      usage_counts: 0,
+      sessions: 0,
+      signing_keys: 0,
+    });
   });
 
   describe('a server started on the copy, with the same data folder', () => {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { loadConfig } from '../src/config.ts';
 import { createServices } from '../src/services/create-services.ts';
 import { startPostgresProxy } from './helpers/pg-proxy.ts';
-import { createTemporaryDatabase, postgresSkipReason } from './helpers/postgres.ts';
+import { createTemporaryDatabase, postgresSkipReason, TEST_KEY_ENCRYPTION_KEY } from './helpers/postgres.ts';
 import { tempDataDir } from './helpers/server.ts';
 
 const skip = await postgresSkipReason();
@@ -18,6 +18,7 @@ test('a node started before PostgreSQL waits for it, then works; without waiting
   const config = loadConfig({
     TESSERA_DATA_DIR: dataDir,
     TESSERA_DATABASE_URL: postgres.through(database.url),
+    TESSERA_KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY,
   });
   try {
     await assert.rejects(createServices(config), (error: { code?: string }) => error.code === 'ECONNREFUSED');

@@ -64,6 +64,10 @@ test('forward-auth on two nodes shares one scope limit through Redis, not one ea
     // Per-node limits would admit 40; shared, each node misses at most the other's last two pairs.
     assert.ok(allowed >= LIMIT.limit && allowed <= LIMIT.limit + 4, `${allowed} admitted`);
     assert.ok(statuses['a']?.includes(429) && statuses['b']?.includes(429), 'both nodes refuse');
+    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    assert.match(metrics, /^tessera_redis_shared 1$/m);
+    assert.match(metrics, /^tessera_redis_errors_total 0$/m);
+    assert.match(metrics, /^tessera_redis_sync_lag_seconds (0|0\.\d+)$/m);
   } finally {
     await dropCounters(`token:${token.id}`);
   }

@@ -20,7 +20,10 @@ const services = await createServices(
     PORT: '0',
     // bench/http.ts runs a second Tessera on PostgreSQL through this variable.
     ...(process.env.TESSERA_BENCH_DATABASE_URL
-      ? { TESSERA_DATABASE_URL: process.env.TESSERA_BENCH_DATABASE_URL }
+      ? {
+          TESSERA_DATABASE_URL: process.env.TESSERA_BENCH_DATABASE_URL,
+          TESSERA_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+        }
       : {}),
   }),
 );

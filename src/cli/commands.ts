@@ -7,7 +7,6 @@ import { createLogger } from '../logging/logger.ts';
 import { createServices, type Services } from '../services/create-services.ts';
 import { migrateStore as copyBetween, maskDatabaseUrl, sameDatabase } from '../storage/copy-store.ts';
 import { type DatabaseUrl, openDatabase, parseDatabaseUrl } from '../storage/database.ts';
-import { FileKeyRing } from '../storage/file-key-ring.ts';
 import { migrateToLatest } from '../storage/migrations.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -86,6 +85,10 @@ async function serve(args: readonly string[]): Promise<number> {
   const services = await createServices(config, {
     onRedisError: (error) =>
       logger.warn('redis unreachable: rate limits counted per node', {
+        error: String((error as Error).message ?? error),
+      }),
+    onKeyRingError: (error) =>
+      logger.warn('signing keys not reloaded: the keys already loaded stay in use', {
         error: String((error as Error).message ?? error),
       }),
     onDatabaseWait: (error, retryInMs) =>
@@ -237,16 +240,20 @@ async function verify(args: readonly string[]): Promise<number> {
 
 async function rotateKeys(args: readonly string[]): Promise<number> {
   parse(args, {}, []);
-  const ring = new FileKeyRing(loadConfig().dataDir, { now: () => Date.now() });
-  const kid = ring.rotate();
-  print({ active: kid, keys: ring.listKeys() });
+  print(
+    await withServices(async (s) => {
+      const added = await s.keyRing.rotate();
+      return { added, active: s.keyRing.activeKey().id, keys: await s.keyRing.listKeys() };
+    }),
+  );
   return 0;
 }
 
 async function listKeys(args: readonly string[]): Promise<number> {
   parse(args, {}, []);
-  const ring = new FileKeyRing(loadConfig().dataDir, { now: () => Date.now() });
-  print({ active: ring.activeKey().id, keys: ring.listKeys() });
+  print(
+    await withServices(async (s) => ({ active: s.keyRing.activeKey().id, keys: await s.keyRing.listKeys() })),
+  );
   return 0;
 }
 

@@ -38,9 +38,11 @@ URLs are sqlite:<path> or postgres://...; both are migrated to the latest schema
 Stop every Tessera server on the source first: rows written during the copy would be missed.
 The target must hold no data (nothing is merged); it is written in one transaction, so a failure
 leaves it empty. The source's rows are only read (its schema is brought up to date, as by
-tessera migrate). Signing keys stay in TESSERA_DATA_DIR: start the server on the new URL with the
-same data folder.
-Prints {"from", "to", "copied": {"accounts", "tokens", "token_events", "usage_counts", "sessions"}}
+tessera migrate). Signing keys kept in the database are copied sealed (the target's nodes need the
+same TESSERA_KEY_ENCRYPTION_KEY); keys kept in TESSERA_DATA_DIR/signing-keys.json are taken into an
+empty table by the first server started on the new URL with that data folder.
+Prints {"from", "to", "copied": {"accounts", "tokens", "token_events", "usage_counts", "sessions",
+"signing_keys"}}
 with any password in the URLs shown as ***. See docs/postgresql.md.`,
   accounts: `Usage: tessera accounts create <username> --email <email> --password-stdin
 
@@ -66,5 +68,10 @@ Prints the decision as JSON: {"allowed": true, "username", "tokenId", "usage", "
   tessera keys list
 
 rotate adds a new signing key for temporary tokens; older keys keep verifying until every token
-they signed has expired (one hour plus a minute of clock leeway), then are dropped.`,
+they signed has expired (one hour plus a minute of clock leeway), then are dropped.
+With TESSERA_KEY_ENCRYPTION_KEY (always on PostgreSQL) the keys live in the database, sealed under
+it: a new key signs 30 s after rotate, once every node has loaded it, and rotate also re-seals
+every key under the first key listed in TESSERA_KEY_ENCRYPTION_KEY. Without it (SQLite), the keys
+live in TESSERA_DATA_DIR/signing-keys.json and a new key signs at once.
+Prints {"added", "active", "keys": [{"kid", "created", "activeFrom"}]}; never a secret.`,
 };

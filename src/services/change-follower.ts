@@ -11,6 +11,8 @@ export interface ChangeFollowerOptions {
    * the feed is connected; polling the change log stays on as a second path.
    */
   readonly listener?: ChangeListener;
+  /** Signing keys were rotated somewhere, or the feed (re)connected after missing notices. */
+  readonly onKeysChanged?: () => void;
 }
 
 const BATCH = 1000;
@@ -31,6 +33,7 @@ export class ChangeFollower {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   readonly #listener: ChangeListener | undefined;
+  readonly #onKeysChanged: () => void;
   lastPollAt = 0;
   errors = 0;
   /** Changes received from the push feed. */
@@ -42,6 +45,7 @@ export class ChangeFollower {
     this.#intervalMs = options.intervalMs ?? 200;
     this.#onError = options.onError ?? (() => {});
     this.#listener = options.listener;
+    this.#onKeysChanged = options.onKeysChanged ?? (() => {});
   }
 
   async start(): Promise<void> {
@@ -63,7 +67,11 @@ export class ChangeFollower {
         this.pushed += 1;
         this.#cache.evict(tokenId);
       },
-      onConnected: () => this.#cache.resume(),
+      onKeysChanged: () => this.#onKeysChanged(),
+      onConnected: () => {
+        this.#cache.resume();
+        this.#onKeysChanged();
+      },
       onLost: (error) => {
         this.errors += 1;
         this.#cache.suspend();

@@ -3,6 +3,7 @@ import { type Clock, type RandomSource, systemClock } from '../core/ports.ts';
 import { compileRoutes } from '../core/routes.ts';
 import { buildCatalogue, type ScopeCatalogue } from '../core/scopes.ts';
 import { isDatabaseUnavailable, openDatabase, parseDatabaseUrl } from '../storage/database.ts';
+import { DatabaseKeyRing, type ManagedKeyRing } from '../storage/database-key-ring.ts';
 import { FileKeyRing } from '../storage/file-key-ring.ts';
 import { migrateToLatest } from '../storage/migrations.ts';
 import { PostgresChangeListener } from '../storage/postgres-listener.ts';
@@ -28,7 +29,8 @@ export interface Services {
   readonly clock: Clock;
   readonly catalogue: ScopeCatalogue;
   readonly store: SqlStore;
-  readonly keyRing: FileKeyRing;
+  /** Signing keys for temporary tokens: in the database (sealed) or in the data folder. */
+  readonly keyRing: ManagedKeyRing;
   readonly tokens: TokenService;
   readonly accounts: AccountService;
   readonly rateLimiter: RateLimiter;
@@ -58,6 +60,23 @@ export interface ServiceOptions {
   readonly onDatabaseWait?: (error: unknown, retryInMs: number) => void;
   /** Called with the first error of each Redis outage; rate limits are then counted per node. */
   readonly onRedisError?: (error: unknown) => void;
+  /** Called when reloading the signing keys fails; the keys already loaded stay in use. */
+  readonly onKeyRingError?: (error: unknown) => void;
+}
+
+const KEK_REQUIRED =
+  'TESSERA_KEY_ENCRYPTION_KEY is required with PostgreSQL: every node reads the signing keys for ' +
+  'temporary tokens from the database, sealed under this key. Make one with `openssl rand -base64 32` ' +
+  'and give every node the same value';
+
+/** The file ring behind the same interface as the database one (rotation is synchronous there). */
+function managedFileKeyRing(ring: FileKeyRing): ManagedKeyRing {
+  return {
+    activeKey: () => ring.activeKey(),
+    findKey: (id) => ring.findKey(id),
+    rotate: async () => ring.rotate(),
+    listKeys: async () => ring.listKeys().map((key) => ({ ...key, activeFrom: key.created })),
+  };
 }
 
 /** A node started before its database (a restart of both, say) waits instead of crash-looping. */
@@ -82,20 +101,35 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const clock = options.clock ?? systemClock;
   const catalogue = buildCatalogue(config.extraScopes);
   const databaseUrl = parseDatabaseUrl(config.databaseUrl);
+  const kek = config.keyEncryptionKeys;
+  if (databaseUrl.kind === 'postgres' && !kek) throw new TypeError(KEK_REQUIRED);
   const db = openDatabase(databaseUrl);
+  let databaseKeys: DatabaseKeyRing | undefined;
   try {
     await migrateWhenReachable(db, options.onDatabaseWait);
+    if (kek) {
+      databaseKeys = await DatabaseKeyRing.open(db, {
+        keys: kek,
+        clock,
+        importFrom: config.dataDir,
+        ...(options.onKeyRingError ? { onError: options.onKeyRingError } : {}),
+      });
+    }
   } catch (error) {
     await db.destroy();
     throw error;
   }
   const store = new SqlStore(db);
-  const keyRing = new FileKeyRing(config.dataDir, clock);
+  const keyRing = databaseKeys ?? managedFileKeyRing(new FileKeyRing(config.dataDir, clock));
   const random = systemRandom;
   const cache = new TokenCache();
   const metrics = new Metrics();
   const listener = databaseUrl.kind === 'postgres' ? new PostgresChangeListener(databaseUrl.url) : undefined;
-  const changes = new ChangeFollower(store, cache, { onError: () => {}, ...(listener ? { listener } : {}) });
+  const changes = new ChangeFollower(store, cache, {
+    onError: () => {},
+    ...(listener ? { listener } : {}),
+    ...(databaseKeys ? { onKeysChanged: () => void databaseKeys.refresh() } : {}),
+  });
   const usage = new UsageRecorder(store);
   const redisLimiter = config.redisUrl
     ? new RedisRateLimiter({
@@ -153,16 +187,27 @@ export async function createServices(config: Config, options: ServiceOptions = {
           usageFlushErrors: () => usage.flushErrors,
           usageDropped: () => usage.dropped,
           changeFollowerErrors: () => changes.errors,
+          keyRingErrors: () => databaseKeys?.errors ?? 0,
+          redis: () =>
+            redisLimiter
+              ? {
+                  shared: redisLimiter.shared,
+                  errors: redisLimiter.errors,
+                  lastSyncAt: redisLimiter.lastSyncAt,
+                }
+              : undefined,
         },
         Date.now(),
       ),
     async start() {
       await changes.start();
+      databaseKeys?.start();
       usage.start(config.usageFlushMs);
       await redisLimiter?.start();
     },
     async close() {
       await changes.stop();
+      databaseKeys?.stop();
       await redisLimiter?.close();
       await usage.stop();
       await store.close();

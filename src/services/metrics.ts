@@ -9,6 +9,10 @@ export interface MetricsSources {
   usageFlushErrors(): number;
   usageDropped(): number;
   changeFollowerErrors(): number;
+  /** Failed reloads of the signing keys kept in the database. */
+  keyRingErrors(): number;
+  /** Shared rate limits; undefined without `TESSERA_REDIS_URL`. */
+  redis(): { readonly shared: boolean; readonly errors: number; readonly lastSyncAt: number } | undefined;
 }
 
 /** The few numbers an operator graphs, kept as plain counters and rendered in Prometheus text format. */
@@ -90,6 +94,31 @@ export class Metrics {
     lines.push(
       `tessera_store_errors_total ${this.storeErrors + sources.usageFlushErrors() + sources.changeFollowerErrors()}`,
     );
+    metric(
+      'tessera_key_ring_errors_total',
+      'counter',
+      'Failed reloads of the signing keys kept in the database.',
+    );
+    lines.push(`tessera_key_ring_errors_total ${sources.keyRingErrors()}`);
+    const redis = sources.redis();
+    if (redis) {
+      metric(
+        'tessera_redis_shared',
+        'gauge',
+        '1 while rate limits are shared through Redis, 0 while each node counts alone.',
+      );
+      lines.push(`tessera_redis_shared ${redis.shared ? 1 : 0}`);
+      metric('tessera_redis_errors_total', 'counter', 'Failed Redis syncs and connection errors.');
+      lines.push(`tessera_redis_errors_total ${redis.errors}`);
+      metric(
+        'tessera_redis_sync_lag_seconds',
+        'gauge',
+        'Seconds since rate-limit counts last reached Redis.',
+      );
+      lines.push(
+        `tessera_redis_sync_lag_seconds ${redis.lastSyncAt === 0 ? -1 : Math.max(0, (now - redis.lastSyncAt) / 1000)}`,
+      );
+    }
     return `${lines.join('\n')}\n`;
   }
 }

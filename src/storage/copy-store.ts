@@ -9,7 +9,14 @@ export type TableName = keyof Database & string;
 export type TableCounts = { readonly [T in TableName]: number };
 
 /** In foreign-key order: accounts before the tokens and sessions that name them. */
-const TABLES: readonly TableName[] = ['accounts', 'tokens', 'token_events', 'usage_counts', 'sessions'];
+const TABLES: readonly TableName[] = [
+  'accounts',
+  'tokens',
+  'token_events',
+  'usage_counts',
+  'sessions',
+  'signing_keys',
+];
 
 /** Each table's primary key, the order its rows are paged in. */
 const KEYS: { readonly [T in TableName]: readonly (keyof Database[T] & string)[] } = {
@@ -18,6 +25,7 @@ const KEYS: { readonly [T in TableName]: readonly (keyof Database[T] & string)[]
   token_events: ['seq'],
   usage_counts: ['token_id', 'service', 'outcome', 'hour'],
   sessions: ['id_hash'],
+  signing_keys: ['kid'],
 };
 
 /** PostgreSQL hands int8 back as a string; a SQLite target should get numbers, as it would from Tessera. */
@@ -27,6 +35,7 @@ const INTEGERS: { readonly [T in TableName]: readonly (keyof Database[T] & strin
   token_events: ['seq'],
   usage_counts: ['count'],
   sessions: ['confirm_failures'],
+  signing_keys: [],
 };
 
 type Row = Record<string, unknown>;

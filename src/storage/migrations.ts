@@ -101,6 +101,19 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.createIndex('sessions_by_username').on('sessions').column('username').execute();
     },
   },
+  '0004_signing_keys': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Keys for temporary tokens, shared by every node; the secret only ever sealed (AES-256-GCM)
+      // under the operator's key-encryption key. A key signs from `active_from` on.
+      await db.schema
+        .createTable('signing_keys')
+        .addColumn('kid', 'text', (col) => col.primaryKey())
+        .addColumn('created', 'text', (col) => col.notNull())
+        .addColumn('active_from', 'text', (col) => col.notNull())
+        .addColumn('sealed_secret', 'text', (col) => col.notNull())
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -2,10 +2,14 @@ import pg from 'pg';
 
 /** The channel every token change is announced on, with the token id as payload. */
 export const CHANGE_CHANNEL = 'tessera_token_changes';
+/** The channel a signing-key rotation is announced on (see database-key-ring.ts). */
+export const KEY_CHANNEL = 'tessera_key_changes';
 
 export interface ChangeHandlers {
   /** A committed change to this token (PostgreSQL delivers notifications at commit, in commit order). */
   onChange(tokenId: string): void;
+  /** Signing keys were rotated: reload them. */
+  onKeysChanged?(): void;
   /** Listening (again): whatever was missed while disconnected is unknown, so caches start afresh. */
   onConnected(): void;
   /** The connection is gone; `onConnected` follows once it is back. */
@@ -64,12 +68,13 @@ export class PostgresChangeListener implements ChangeListener {
     });
     client.on('notification', (message) => {
       if (message.channel === CHANGE_CHANNEL && message.payload) this.#handlers?.onChange(message.payload);
+      else if (message.channel === KEY_CHANNEL) this.#handlers?.onKeysChanged?.();
     });
     client.on('error', (error) => this.#lost(client, error));
     client.on('end', () => this.#lost(client, new Error('the change feed connection ended')));
     try {
       await client.connect();
-      await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+      await client.query(`LISTEN ${CHANGE_CHANNEL}; LISTEN ${KEY_CHANNEL}`);
     } catch (error) {
       this.#lost(client, error);
       return;

@@ -56,10 +56,19 @@ export interface SessionsTable {
   flash: string | null;
 }
 
+export interface SigningKeysTable {
+  kid: string;
+  created: string;
+  active_from: string;
+  /** `v1:<kek id>:<nonce>:<ciphertext+tag>`: never the secret itself. */
+  sealed_secret: string;
+}
+
 export interface Database {
   accounts: AccountsTable;
   tokens: TokensTable;
   token_events: TokenEventsTable;
   usage_counts: UsageCountsTable;
   sessions: SessionsTable;
+  signing_keys: SigningKeysTable;
 }

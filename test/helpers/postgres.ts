@@ -5,6 +5,12 @@ import pg from 'pg';
 export const POSTGRES_ADMIN_URL =
   process.env.TESSERA_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+/**
+ * The key-encryption key test nodes on PostgreSQL share (required there: signing keys live in the
+ * database, sealed under it). A fixed value, so separate processes of one test agree.
+ */
+export const TEST_KEY_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
+
 let reachable: Promise<boolean> | undefined;
 
 async function probe(): Promise<boolean> {

@@ -6,6 +6,7 @@ import type { Clock } from '../../src/core/ports.ts';
 import { type RunningServer, startServer } from '../../src/http/server.ts';
 import { type Logger, silentLogger } from '../../src/logging/logger.ts';
 import { createServices, type Services } from '../../src/services/create-services.ts';
+import { TEST_KEY_ENCRYPTION_KEY } from './postgres.ts';
 
 export interface TestServer {
   readonly url: string;
@@ -38,7 +39,14 @@ export async function startTestServer(
   options: { readonly env?: Env; readonly clock?: Clock; readonly logger?: Logger } = {},
 ): Promise<TestServer> {
   const dataDir = tempDataDir();
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', TESSERA_DATA_DIR: dataDir, ...options.env });
+  const postgres = options.env?.['TESSERA_DATABASE_URL']?.startsWith('postgres') ?? false;
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    TESSERA_DATA_DIR: dataDir,
+    ...(postgres ? { TESSERA_KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY } : {}),
+    ...options.env,
+  });
   const services = await createServices(config, options.clock ? { clock: options.clock } : {});
   let server: RunningServer;
   try {
