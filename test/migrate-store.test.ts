@@ -41,6 +41,7 @@ const TABLES = {
   usage_counts: ['token_id', 'service', 'outcome', 'hour'],
   sessions: ['id_hash'],
   signing_keys: ['kid'],
+  audit_events: ['seq'],
 } as const;
 type Dump = Record<keyof typeof TABLES, Record<string, unknown>[]>;
 
@@ -64,6 +65,7 @@ async function dump(url: string): Promise<Dump> {
     }
     for (const row of result.token_events ?? []) row['seq'] = Number(row['seq']);
     for (const row of result.usage_counts ?? []) row['count'] = Number(row['count']);
+    for (const row of result.audit_events ?? []) row['seq'] = Number(row['seq']);
     return result as Dump;
   } finally {
     await db.destroy();
@@ -318,6 +320,7 @@ describe('migrate-store from SQLite to PostgreSQL and back', { skip: skip ?? fal
       usage_counts: 0,
       sessions: 0,
       signing_keys: 0,
+      audit_events: 0,
     });
   });
 

@@ -42,7 +42,7 @@ tessera migrate). Signing keys kept in the database are copied sealed (the targe
 same TESSERA_KEY_ENCRYPTION_KEY); keys kept in TESSERA_DATA_DIR/signing-keys.json are taken into an
 empty table by the first server started on the new URL with that data folder.
 Prints {"from", "to", "copied": {"accounts", "tokens", "token_events", "usage_counts", "sessions",
-"signing_keys"}}
+"signing_keys", "audit_events"}}
 with any password in the URLs shown as ***. See docs/postgresql.md.`,
   accounts: `Usage: tessera accounts create <username> --email <email> --password-stdin
 

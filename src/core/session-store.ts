@@ -1,3 +1,4 @@
+import type { AuditEvent } from './audit.ts';
 /**
  * A dashboard session as stored. The row is keyed by a hash of the session id: the id itself lives
  * only in the browser's cookie, so a copy of the database cannot be replayed as a session.
@@ -29,7 +30,12 @@ export interface SessionStore {
    * (false otherwise): a sign-in that checked the old password while it was being changed must not
    * leave a session behind the change.
    */
-  insertSession(record: SessionRecord, guard?: { readonly passwordHash: string }): Promise<boolean>;
+  /** With a guard, only while the account's password hash is still that one; `audit` commits with it. */
+  insertSession(
+    record: SessionRecord,
+    guard?: { readonly passwordHash: string },
+    audit?: readonly AuditEvent[],
+  ): Promise<boolean>;
   findSession(idHash: string): Promise<SessionRecord | undefined>;
   /** False when the session no longer exists. */
   updateSession(idHash: string, changes: SessionChanges): Promise<boolean>;
@@ -47,7 +53,11 @@ export interface SessionStore {
    * Sets the password if it is still `previousHash` (two changes at once must not both win), ends
    * every session of the account and starts `next`, in one transaction; false if it had changed.
    */
-  changePassword(change: PasswordChange, next: SessionRecord): Promise<boolean>;
+  changePassword(
+    change: PasswordChange,
+    next: SessionRecord,
+    audit?: readonly AuditEvent[],
+  ): Promise<boolean>;
   /** Deletes sessions past their absolute end or idle since before `idleBefore`; returns how many. */
   pruneSessions(now: string, idleBefore: string): Promise<number>;
 }

@@ -1,3 +1,4 @@
+import type { AuditEvent } from './audit.ts';
 import type { PersistentUsage } from './token-format.ts';
 import type { TokenRecord } from './tokens.ts';
 
@@ -70,20 +71,48 @@ export interface TokenUsageRow {
   readonly count: number;
 }
 
-/** The persistence port. Every method is one atomic, durable operation. */
+export interface AuditQuery {
+  readonly username: string;
+  readonly limit: number;
+  /** List what comes after (is older than) this event id. */
+  readonly after?: string;
+}
+
+/**
+ * The persistence port. Every method is one atomic, durable operation; the audit events given to a
+ * write are appended in its transaction, so a change and its record commit (or fail) together.
+ */
 export interface Store {
   /** Creates the account with its default token; false if the username is taken. */
-  createAccount(account: AccountRecord, defaultToken: TokenRecord): Promise<boolean>;
+  createAccount(
+    account: AccountRecord,
+    defaultToken: TokenRecord,
+    audit?: readonly AuditEvent[],
+  ): Promise<boolean>;
   findAccount(username: string): Promise<AccountRecord | undefined>;
-  insertToken(record: TokenRecord): Promise<void>;
+  insertToken(record: TokenRecord, audit?: readonly AuditEvent[]): Promise<void>;
   /** Finds a token by id, tombstones included. */
   findToken(id: string): Promise<TokenRecord | undefined>;
   /** Live tokens of one account, newest first by the sort key, ties broken by id. */
   listTokens(query: TokenListQuery): Promise<TokenRecord[]>;
   /** Applies the changes if the token is live and still at `version`; else undefined. */
-  updateToken(id: string, version: number, changes: TokenChanges): Promise<TokenRecord | undefined>;
+  updateToken(
+    id: string,
+    version: number,
+    changes: TokenChanges,
+    audit?: readonly AuditEvent[],
+  ): Promise<TokenRecord | undefined>;
   /** Tombstones a live token (and inserts the replacement default, atomically); false if not live. */
-  deleteToken(id: string, deletedAt: string, replacement: TokenRecord | null): Promise<boolean>;
+  deleteToken(
+    id: string,
+    deletedAt: string,
+    replacement: TokenRecord | null,
+    audit?: readonly AuditEvent[],
+  ): Promise<boolean>;
+  /** Appends events that record no write of this store (a sign-in, say). */
+  appendAudit(events: readonly AuditEvent[]): Promise<void>;
+  /** An account's events, newest first; undefined when `after` names no event of this account. */
+  listAudit(query: AuditQuery): Promise<AuditEvent[] | undefined>;
   /** Changes after `seq`, oldest first (updates and deletes append them in their own transaction). */
   changesSince(seq: number, limit: number): Promise<TokenChange[]>;
   /** The newest change's seq, 0 when there is none. */

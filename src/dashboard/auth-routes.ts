@@ -82,7 +82,7 @@ export function authRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
       return kit.html(c, signUpPage(kit.page(c), { ...view, notice }), 429);
     }
     try {
-      const session = await sessions.signUp(input);
+      const session = await sessions.signUp(input, kit.options.clientAddress(c));
       const previous = c.get('session');
       if (previous) await sessions.signOut(previous);
       kit.setSessionCookie(c, session);
@@ -117,6 +117,7 @@ export function authRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
       kit.session(c),
       form.get('currentPassword'),
       form.get('newPassword'),
+      kit.options.clientAddress(c),
     );
     if (result.outcome === 'invalid') return fail(capitalise(result.message), 422);
     if (result.outcome === 'revoked') {

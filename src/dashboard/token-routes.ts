@@ -14,6 +14,7 @@ export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
   const { services, sessions } = kit;
   const { tokens } = services;
   const usernameOf = (c: DashboardContext) => kit.session(c).record.username;
+  const originOf = (c: DashboardContext) => ({ ip: kit.options.clientAddress(c) });
 
   app.get('/account', async (c) => {
     const authorizer = kit.authorizer(c);
@@ -71,7 +72,7 @@ export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
     }
     const gate = await requireConfirmation(kit, c, `create the token “${fields.note || 'Unnamed'}”`);
     if (!gate.confirmed) return gate.response;
-    const created = await tokens.create(kit.authorizer(c), usernameOf(c), request);
+    const created = await tokens.create(kit.authorizer(c), usernameOf(c), request, originOf(c));
     await sessions.setFlash(kit.session(c), {
       notice: `Token “${created.note || 'Unnamed'}” created.`,
       reveal: { id: created.id, token: created.token ?? '', usage: created.usage },
@@ -114,7 +115,7 @@ export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
     }
     const gate = await requireConfirmation(kit, c, `update the token “${token.note || 'Unnamed'}”`);
     if (!gate.confirmed) return gate.response;
-    const updated = await tokens.update(kit.authorizer(c), usernameOf(c), token.id, request);
+    const updated = await tokens.update(kit.authorizer(c), usernameOf(c), token.id, request, originOf(c));
     await sessions.setFlash(kit.session(c), { notice: `Token “${updated.note || 'Unnamed'}” updated.` });
     return kit.redirect(c, '/account');
   });
@@ -134,7 +135,7 @@ export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
           : 'refresh your default public token';
       const gate = await requireConfirmation(kit, c, what);
       if (!gate.confirmed) return gate.response;
-      await tokens.remove(kit.authorizer(c), usernameOf(c), token.id);
+      await tokens.remove(kit.authorizer(c), usernameOf(c), token.id, originOf(c));
       const notice =
         kind === 'delete'
           ? `Token “${token.note || 'Unnamed'}” deleted. It no longer works anywhere.`

@@ -8,6 +8,7 @@ import { cookieNames } from '../dashboard/security.ts';
 import { type Logger, redact } from '../logging/logger.ts';
 import type { Services } from '../services/create-services.ts';
 import { isDatabaseUnavailable } from '../storage/database.ts';
+import { auditRoutes } from './audit-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { tokensRoutes } from './tokens-routes.ts';
 import { usageRoutes } from './usage-routes.ts';
@@ -67,11 +68,10 @@ export function createApp(services: Services, options: AppOptions): Hono {
       303,
     );
   });
-  app.route(
-    '/',
-    dashboardRoutes(services, { ...options, clientAddress: (c) => requestAddress(c, services) }),
-  );
-  app.route('/', tokensRoutes(services, { publicUrl: options.publicUrl }));
+  const addressOf = (c: Context) => requestAddress(c, services);
+  app.route('/', dashboardRoutes(services, { ...options, clientAddress: addressOf }));
+  app.route('/', tokensRoutes(services, { publicUrl: options.publicUrl, clientAddress: addressOf }));
+  app.route('/', auditRoutes(services, { publicUrl: options.publicUrl }));
   app.route('/', usageRoutes(services));
   app.notFound((c) => c.json({ message: ERRORS.not_found.message }, 404));
   app.onError((error, c) => {

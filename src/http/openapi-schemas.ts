@@ -307,6 +307,37 @@ const USAGE_REPORT: Schema = {
   },
 };
 
+const AUDIT_EVENT: Schema = {
+  type: 'object',
+  description: 'One change to the account or its tokens. Never holds a token, a password or a hash.',
+  required: ['id', 'time', 'action', 'actor', 'channel', 'ip', 'target'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string', pattern: '^e[a-z0-9]{24}$' },
+    time: TIME,
+    action: {
+      type: 'string',
+      enum: [
+        'account.create',
+        'account.password',
+        'session.signin',
+        'token.create',
+        'token.update',
+        'token.delete',
+        'token.refresh',
+      ],
+    },
+    actor: {
+      type: 'string',
+      description: '`user:<username>` (dashboard), `token:<token id>` (API) or `operator` (command line).',
+    },
+    channel: { type: 'string', enum: ['api', 'dashboard', 'cli'] },
+    ip: { type: ['string', 'null'], description: 'The client address; null for the command line.' },
+    target: { type: 'string', description: 'The token id or username the action applies to.' },
+    details: { type: 'object', description: 'Metadata of the change (never a secret).' },
+  },
+};
+
 function status(value: string): Schema {
   return { type: 'object', required: ['status'], properties: { status: { const: value } } };
 }
@@ -322,6 +353,7 @@ export const SCHEMAS: Readonly<Record<string, Schema>> = {
   TokenRetrieval: RETRIEVAL,
   Scope: SCOPE,
   UsageReport: USAGE_REPORT,
+  AuditEvent: AUDIT_EVENT,
   Health: status('ok'),
   Ready: status('ready'),
   NotReady: { allOf: [schema('Error'), status('unavailable')] },
@@ -375,6 +407,11 @@ export const PARAMETERS: Readonly<Record<string, Schema>> = {
     'start',
     'Opaque cursor from the `Link` header of the previous page (not a token id).',
     { type: 'string' },
+  ),
+  AuditStart: queryParameter(
+    'start',
+    'The id of the last event of the previous page, as the `Link` header gives it.',
+    { type: 'string', pattern: '^e[a-z0-9]{24}$' },
   ),
   UsageStart: queryParameter(
     'start',

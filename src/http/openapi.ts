@@ -368,6 +368,31 @@ const USAGE: Operation = {
   },
 };
 
+const AUDIT: Operation = {
+  operationId: 'getAuditLog',
+  summary: 'The account’s audit log, newest first (scope `audit:read`)',
+  description:
+    'Tessera extension. Every change to the account and its tokens, written in the transaction of the change; ' +
+    'the database refuses to update or delete events. Follow `Link: <…>; rel="next"` for more pages. ' +
+    'Not rate limited.',
+  tags: ['audit'],
+  security: TOKEN_SECURITY,
+  parameters: params('AccessToken', 'Username', 'Limit', 'AuditStart'),
+  responses: {
+    '200': ok('One page of events.', { type: 'array', items: schema('AuditEvent') }, { headers: ['Link'] }),
+    '401': errorResponse('No access token, or a token that is not valid.', [ERRORS.unauthorized.message]),
+    '404': errorResponse(
+      '`No such user`: the account does not exist. `Not found`: the token belongs to another account or ' +
+        'lacks `audit:read`.',
+      [ERRORS.no_such_user.message, ERRORS.not_found.message],
+    ),
+    '422': errorResponse('A bad `limit` or `start`.', [
+      'limit must be an integer from 1 to 100',
+      'start must be the id of an event of this account',
+    ]),
+  },
+};
+
 const PROMETHEUS_EXAMPLE = [
   '# HELP tessera_decisions_total Verification decisions by outcome (allowed or the refusal reason).',
   '# TYPE tessera_decisions_total counter',
@@ -578,6 +603,7 @@ export function openApiDocument(publicUrl: string): object {
       { name: 'tokens', description: 'Tokens API v2' },
       { name: 'scopes', description: 'Scopes API v1' },
       { name: 'usage', description: 'Usage statistics (Tessera extension)' },
+      { name: 'audit', description: 'Audit log (Tessera extension)' },
       {
         name: 'forward-auth',
         description: 'Decisions for API gateways (answered outside the web framework)',
@@ -595,6 +621,7 @@ export function openApiDocument(publicUrl: string): object {
       '/tokens/v2/{username}/{id}': { patch: UPDATE, delete: DELETE },
       '/scopes/v1/{username}': { get: SCOPES },
       '/usage/v1/{username}': { get: USAGE },
+      '/audit/v1/{username}': { get: AUDIT },
       '/auth/verify': VERIFY,
       '/auth/verify/{originalPath}': VERIFY_ENVOY,
     },

@@ -11,6 +11,8 @@ import { isTemporaryRequest, parseCreateBody, parseTemporaryBody, parseUpdateBod
 export interface TokensRoutesOptions {
   /** The external origin (with any path prefix) that `Link` headers point to. */
   readonly publicUrl: () => string;
+  /** The client's address, recorded in the audit log. */
+  readonly clientAddress: (c: Context) => string;
 }
 
 const LIST_PARAMS = ['limit', 'sortby', 'usage', 'default'] as const;
@@ -43,19 +45,24 @@ export function tokensRoutes(services: Services, options: TokensRoutesOptions): 
     const username = c.req.param('username');
     const result = isTemporaryRequest(body)
       ? await tokens.createTemporary(authorizer, username, parseTemporaryBody(body))
-      : await tokens.create(authorizer, username, parseCreateBody(body));
+      : await tokens.create(authorizer, username, parseCreateBody(body), { ip: options.clientAddress(c) });
     return c.json(result);
   });
 
   app.patch('/tokens/v2/:username/:id', async (c) => {
     const authorizer = await authenticate(c, services);
     const request = parseUpdateBody(await readJsonBody(c));
-    return c.json(await tokens.update(authorizer, c.req.param('username'), c.req.param('id'), request));
+    const origin = { ip: options.clientAddress(c) };
+    return c.json(
+      await tokens.update(authorizer, c.req.param('username'), c.req.param('id'), request, origin),
+    );
   });
 
   app.delete('/tokens/v2/:username/:id', async (c) => {
     const authorizer = await authenticate(c, services);
-    await tokens.remove(authorizer, c.req.param('username'), c.req.param('id'));
+    await tokens.remove(authorizer, c.req.param('username'), c.req.param('id'), {
+      ip: options.clientAddress(c),
+    });
     return c.body(null, 204);
   });
 

@@ -1,3 +1,4 @@
+import { type AuditSource, toAuditEvent } from '../core/audit.ts';
 import { TesseraError } from '../core/errors.ts';
 import { isUsername } from '../core/identifiers.ts';
 import type { Clock, RandomSource } from '../core/ports.ts';
@@ -35,7 +36,10 @@ export function createAccountService(deps: AccountServiceDeps) {
   const { store, catalogue, clock, random, passwords } = deps;
 
   /** Creates the account and its default public token in one transaction. */
-  async function createAccount(input: NewAccount): Promise<CreatedAccount> {
+  async function createAccount(
+    input: NewAccount,
+    source: AuditSource = { actor: 'operator', channel: 'cli', ip: null },
+  ): Promise<CreatedAccount> {
     checkNewAccount(input);
     const passwordHash = await passwords.hash(input.password);
     const now = clock.now();
@@ -47,7 +51,18 @@ export function createAccountService(deps: AccountServiceDeps) {
       created: isoTime(now),
       modified: isoTime(now),
     };
-    if (!(await store.createAccount(account, record))) {
+    const event = toAuditEvent(
+      {
+        action: 'account.create',
+        username: input.username,
+        target: input.username,
+        source,
+        time: isoTime(now),
+        details: { defaultToken: record.id },
+      },
+      random,
+    );
+    if (!(await store.createAccount(account, record, [event]))) {
       throw new TesseraError('conflict', 'username is already taken');
     }
     return { username: input.username, email: input.email, defaultToken: token };

@@ -10,6 +10,7 @@ import { PostgresChangeListener } from '../storage/postgres-listener.ts';
 import { SqlSessionStore } from '../storage/sql-session-store.ts';
 import { SqlStore } from '../storage/sql-store.ts';
 import { type AccountService, createAccountService } from './account-service.ts';
+import { type AuditService, createAuditService } from './audit-service.ts';
 import { ChangeFollower } from './change-follower.ts';
 import { MemoryLoginThrottle } from './login-throttle.ts';
 import { Metrics } from './metrics.ts';
@@ -40,6 +41,8 @@ export interface Services {
   readonly metrics: Metrics;
   readonly verification: VerificationService;
   readonly usageReports: UsageService;
+  /** Reads accounts' audit logs. */
+  readonly audit: AuditService;
   readonly random: RandomSource;
   /** Dashboard sign-in, sessions and password confirmation. */
   readonly sessions: SessionService;
@@ -177,6 +180,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     metrics,
     verification,
     usageReports: createUsageService({ store, clock }),
+    audit: createAuditService({ store }),
     renderMetrics: () =>
       metrics.render(
         {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { toAuditEvent } from '../core/audit.ts';
 import { throttlingKey } from '../core/client-address.ts';
 import type { Clock, RandomSource } from '../core/ports.ts';
 import type { SessionRecord, SessionStore } from '../core/session-store.ts';
@@ -81,7 +82,10 @@ export function createSessionService(deps: SessionServiceDeps) {
       const account = await store.findAccount(username);
       const valid = await passwords.verify(account?.passwordHash ?? (await decoyHash), password);
       if (!account || !valid) return { outcome: 'refused' };
-      const session = await start(account.username, account.passwordHash);
+      const session = await start(account.username, account.passwordHash, {
+        action: 'session.signin',
+        ip: client,
+      });
       // The password changed while it was checked: the old one no longer opens anything.
       if (!session) return { outcome: 'refused' };
       outcome = 'success';
@@ -91,8 +95,12 @@ export function createSessionService(deps: SessionServiceDeps) {
     }
   }
 
-  async function signUp(input: NewAccount): Promise<Session> {
-    await accounts.createAccount(input);
+  async function signUp(input: NewAccount, client: string): Promise<Session> {
+    await accounts.createAccount(input, {
+      actor: `user:${input.username}`,
+      channel: 'dashboard',
+      ip: client,
+    });
     const session = await start(input.username);
     if (!session) throw new Error('a new account has no session');
     return session;
@@ -157,7 +165,12 @@ export function createSessionService(deps: SessionServiceDeps) {
   }
 
   /** Needs the current password; ends every session of the account and keeps this one, under a new id. */
-  function changePassword(session: Session, current: string, next: string): Promise<ChangePasswordResult> {
+  function changePassword(
+    session: Session,
+    current: string,
+    next: string,
+    client: string | null = null,
+  ): Promise<ChangePasswordResult> {
     return confirmations.run(session.record.idHash, async () => {
       const problem = passwordProblem(next);
       if (problem) return { outcome: 'invalid', message: problem };
@@ -172,7 +185,17 @@ export function createSessionService(deps: SessionServiceDeps) {
         modified: isoTime(clock.now()),
       };
       // Another session changed the password meanwhile: that change ended this session too.
-      if (!(await sessions.changePassword(change, fresh.record))) return ENDED;
+      const event = toAuditEvent(
+        {
+          action: 'account.password',
+          username: change.username,
+          target: change.username,
+          source: { actor: `user:${change.username}`, channel: 'dashboard', ip: client },
+          time: change.modified,
+        },
+        random,
+      );
+      if (!(await sessions.changePassword(change, fresh.record, [event]))) return ENDED;
       return { outcome: 'changed', session: fresh.session };
     });
   }
@@ -186,14 +209,33 @@ export function createSessionService(deps: SessionServiceDeps) {
     return sealed === null ? undefined : asFlash(openFlash(session.id, sealed));
   }
 
-  async function start(username: string, passwordHash?: string): Promise<Session | undefined> {
+  async function start(
+    username: string,
+    passwordHash?: string,
+    audit?: { readonly action: 'session.signin'; readonly ip: string },
+  ): Promise<Session | undefined> {
     const now = clock.now();
     // Sweeping here keeps the table to live sessions without a timer of its own.
     await sessions.pruneSessions(isoTime(now), isoTime(now - SESSION_POLICY.idleMs));
     const { session, record } = newRecord(username, { confirmedUntil: null });
+    const events = audit
+      ? [
+          toAuditEvent(
+            {
+              action: audit.action,
+              username,
+              target: username,
+              source: { actor: `user:${username}`, channel: 'dashboard', ip: audit.ip },
+              time: isoTime(now),
+            },
+            random,
+          ),
+        ]
+      : [];
     const stored = await sessions.insertSession(
       record,
       passwordHash === undefined ? undefined : { passwordHash },
+      events,
     );
     return stored ? session : undefined;
   }

@@ -1,3 +1,4 @@
+import { type AuditAction, type AuditEvent, auditSource, toAuditEvent } from '../core/audit.ts';
 import type { Authorizer } from '../core/authorizer.ts';
 import { TesseraError } from '../core/errors.ts';
 import type { Clock, KeyRing, RandomSource } from '../core/ports.ts';
@@ -45,6 +46,11 @@ export interface Inspection {
   readonly scopes?: readonly string[];
   /** For a valid tk: the persistent token behind it. */
   readonly parent?: TokenRecord;
+}
+
+/** Where an HTTP request came from, for the audit log. */
+export interface RequestOrigin {
+  readonly ip?: string | null;
 }
 
 /** What a cached verdict depends on: the ids whose change evicts it, and when it expires by itself. */
@@ -95,6 +101,24 @@ export const OUTAGE_GRACE_MS = 5000;
 export function createTokenService(deps: TokenServiceDeps) {
   const { store, keyRing, catalogue, clock, random, cache } = deps;
   const updateLock = new KeyedLock();
+
+  function audited(
+    action: AuditAction,
+    authorizer: Authorizer,
+    origin: RequestOrigin,
+    username: string,
+    target: string,
+    now: number,
+    details?: Record<string, unknown>,
+  ): AuditEvent[] {
+    const source = auditSource(authorizer, origin.ip ?? null);
+    return [
+      toAuditEvent(
+        { action, username, target, source, time: isoTime(now), ...(details ? { details } : {}) },
+        random,
+      ),
+    ];
+  }
 
   /** A valid token's verdict comes from the cache when it can; anything else is decided afresh. */
   async function inspect(raw: string): Promise<Inspection> {
@@ -194,12 +218,19 @@ export function createTokenService(deps: TokenServiceDeps) {
     authorizer: Authorizer,
     username: string,
     request: CreateRequest,
+    origin: RequestOrigin = {},
   ): Promise<TokenMetadata> {
     await authorize(authorizer, username, 'tokens:write');
     const now = clock.now();
     const plan = planCreate(request, { authorizer, catalogue, now });
     const { record, token } = issueToken({ username, plan, isDefault: false, now }, random);
-    await store.insertToken(record);
+    await store.insertToken(
+      record,
+      audited('token.create', authorizer, origin, username, record.id, now, {
+        usage: record.usage,
+        scopes: record.scopes,
+      }),
+    );
     return toMetadata(record, { secretToken: token });
   }
 
@@ -226,6 +257,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     username: string,
     id: string,
     request: UpdateRequest,
+    origin: RequestOrigin = {},
   ): Promise<TokenMetadata> {
     await authorize(authorizer, username, 'tokens:write');
     return updateLock.run(id, async () => {
@@ -235,7 +267,10 @@ export function createTokenService(deps: TokenServiceDeps) {
         const plan = planUpdate(current, request, { authorizer, catalogue, now });
         if (Object.keys(request).length === 0) return toMetadata(current);
         const modified = isoTime(Math.max(now, Date.parse(current.modified) + 1));
-        const updated = await store.updateToken(id, current.version, { ...plan, modified });
+        const audit = audited('token.update', authorizer, origin, username, id, now, {
+          fields: Object.keys(request).sort(),
+        });
+        const updated = await store.updateToken(id, current.version, { ...plan, modified }, audit);
         cache.evict(id);
         if (updated) return toMetadata(updated);
       }
@@ -244,7 +279,12 @@ export function createTokenService(deps: TokenServiceDeps) {
   }
 
   /** Deleting the default token refreshes it: the replacement is created in the same transaction. */
-  async function remove(authorizer: Authorizer, username: string, id: string): Promise<void> {
+  async function remove(
+    authorizer: Authorizer,
+    username: string,
+    id: string,
+    origin: RequestOrigin = {},
+  ): Promise<void> {
     await authorize(authorizer, username, 'tokens:write');
     const current = await findLive(username, id);
     checkDelete(current, authorizer);
@@ -252,7 +292,10 @@ export function createTokenService(deps: TokenServiceDeps) {
     const replacement = current.isDefault
       ? issueDefaultToken({ username, catalogue, now }, random).record
       : null;
-    const deleted = await store.deleteToken(id, isoTime(now), replacement);
+    const audit = replacement
+      ? audited('token.refresh', authorizer, origin, username, id, now, { replacement: replacement.id })
+      : audited('token.delete', authorizer, origin, username, id, now, { usage: current.usage });
+    const deleted = await store.deleteToken(id, isoTime(now), replacement, audit);
     cache.evict(id);
     if (!deleted) throw new TesseraError('not_found');
   }

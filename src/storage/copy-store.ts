@@ -16,6 +16,7 @@ const TABLES: readonly TableName[] = [
   'usage_counts',
   'sessions',
   'signing_keys',
+  'audit_events',
 ];
 
 /** Each table's primary key, the order its rows are paged in. */
@@ -26,6 +27,7 @@ const KEYS: { readonly [T in TableName]: readonly (keyof Database[T] & string)[]
   usage_counts: ['token_id', 'service', 'outcome', 'hour'],
   sessions: ['id_hash'],
   signing_keys: ['kid'],
+  audit_events: ['seq'],
 };
 
 /** PostgreSQL hands int8 back as a string; a SQLite target should get numbers, as it would from Tessera. */
@@ -36,6 +38,7 @@ const INTEGERS: { readonly [T in TableName]: readonly (keyof Database[T] & strin
   usage_counts: ['count'],
   sessions: ['confirm_failures'],
   signing_keys: [],
+  audit_events: ['seq'],
 };
 
 type Row = Record<string, unknown>;
@@ -237,10 +240,12 @@ function withIntegers(table: TableName, row: Row): Row {
   return copy;
 }
 
-/** New change-log entries must number after the copied ones; SQLite's AUTOINCREMENT sees to that itself. */
+/** New change-log and audit entries number after the copied ones; SQLite's AUTOINCREMENT sees to that itself. */
 async function continueSequence(db: Kysely<Database>): Promise<void> {
-  await sql`select setval(pg_get_serial_sequence('token_events', 'seq'),
-    (select coalesce(max(seq), 0) + 1 from token_events), false)`.execute(db);
+  for (const table of ['token_events', 'audit_events']) {
+    await sql`select setval(pg_get_serial_sequence(${table}, 'seq'),
+      (select coalesce(max(seq), 0) + 1 from ${sql.table(table)}), false)`.execute(db);
+  }
 }
 
 async function countRows(db: Kysely<Database>): Promise<TableCounts> {

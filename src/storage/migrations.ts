@@ -114,6 +114,44 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
         .execute();
     },
   },
+  '0005_audit_log': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Written in the same transaction as the change it records; `seq` orders, `id` is public.
+      const postgres = isPostgres(db);
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('seq', postgres ? 'bigserial' : 'integer', (col) =>
+          postgres ? col.primaryKey() : col.primaryKey().autoIncrement(),
+        )
+        .addColumn('id', 'text', (col) => col.notNull().unique())
+        .addColumn('username', 'text', (col) => col.notNull())
+        .addColumn('time', 'text', (col) => col.notNull())
+        .addColumn('action', 'text', (col) => col.notNull())
+        .addColumn('actor', 'text', (col) => col.notNull())
+        .addColumn('channel', 'text', (col) => col.notNull())
+        .addColumn('ip', 'text')
+        .addColumn('target', 'text', (col) => col.notNull())
+        .addColumn('details', 'text')
+        .execute();
+      await db.schema
+        .createIndex('audit_by_account')
+        .on('audit_events')
+        .columns(['username', 'seq'])
+        .execute();
+      // Append-only in the database itself, whatever code (or SQL session) tries otherwise.
+      if (postgres) {
+        await sql`create function tessera_audit_append_only() returns trigger language plpgsql as $$
+          begin raise exception 'audit events are append-only'; end $$`.execute(db);
+        await sql`create trigger audit_events_append_only before update or delete on audit_events
+          for each statement execute function tessera_audit_append_only()`.execute(db);
+      } else {
+        for (const operation of ['update', 'delete']) {
+          await sql`create trigger ${sql.raw(`audit_events_no_${operation}`)} before ${sql.raw(operation)}
+            on audit_events begin select raise(abort, 'audit events are append-only'); end`.execute(db);
+        }
+      }
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -64,6 +64,20 @@ export interface SigningKeysTable {
   sealed_secret: string;
 }
 
+export interface AuditEventsTable {
+  seq: Generated<number>;
+  id: string;
+  username: string;
+  time: string;
+  action: string;
+  actor: string;
+  channel: string;
+  ip: string | null;
+  target: string;
+  /** JSON of the event's metadata, or null. */
+  details: string | null;
+}
+
 export interface Database {
   accounts: AccountsTable;
   tokens: TokensTable;
@@ -71,4 +85,5 @@ export interface Database {
   usage_counts: UsageCountsTable;
   sessions: SessionsTable;
   signing_keys: SigningKeysTable;
+  audit_events: AuditEventsTable;
 }

@@ -1,7 +1,9 @@
 import type { Kysely, Selectable } from 'kysely';
+import type { AuditEvent } from '../core/audit.ts';
 import type { PasswordChange, SessionChanges, SessionRecord, SessionStore } from '../core/session-store.ts';
 import { isPostgres } from './database.ts';
 import type { Database, SessionsTable } from './schema.ts';
+import { appendEvents } from './sql-store.ts';
 
 /** Dashboard sessions in the same database as the tokens, so every node sees them. */
 export class SqlSessionStore implements SessionStore {
@@ -14,9 +16,20 @@ export class SqlSessionStore implements SessionStore {
     this.#postgres = isPostgres(db);
   }
 
-  async insertSession(record: SessionRecord, guard?: { readonly passwordHash: string }): Promise<boolean> {
-    if (!guard) {
+  async insertSession(
+    record: SessionRecord,
+    guard?: { readonly passwordHash: string },
+    audit: readonly AuditEvent[] = [],
+  ): Promise<boolean> {
+    if (!guard && audit.length === 0) {
       await this.#db.insertInto('sessions').values(toRow(record)).execute();
+      return true;
+    }
+    if (!guard) {
+      await this.#db.transaction().execute(async (trx) => {
+        await trx.insertInto('sessions').values(toRow(record)).execute();
+        await appendEvents(trx, audit);
+      });
       return true;
     }
     // One transaction: on SQLite it runs alone; on PostgreSQL the row lock (FOR SHARE) waits for a
@@ -30,6 +43,7 @@ export class SqlSessionStore implements SessionStore {
       const account = await (this.#postgres ? check.forShare() : check).executeTakeFirst();
       if (!account) return false;
       await trx.insertInto('sessions').values(toRow(record)).execute();
+      await appendEvents(trx, audit);
       return true;
     });
   }
@@ -116,7 +130,11 @@ export class SqlSessionStore implements SessionStore {
     });
   }
 
-  async changePassword(change: PasswordChange, next: SessionRecord): Promise<boolean> {
+  async changePassword(
+    change: PasswordChange,
+    next: SessionRecord,
+    audit: readonly AuditEvent[] = [],
+  ): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
       const updated = await trx
         .updateTable('accounts')
@@ -127,6 +145,7 @@ export class SqlSessionStore implements SessionStore {
       if (Number(updated.numUpdatedRows) === 0) return false;
       await trx.deleteFrom('sessions').where('username', '=', change.username).execute();
       await trx.insertInto('sessions').values(toRow(next)).execute();
+      await appendEvents(trx, audit);
       return true;
     });
   }

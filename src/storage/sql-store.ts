@@ -1,6 +1,8 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
+import type { AuditAction, AuditChannel, AuditEvent } from '../core/audit.ts';
 import type {
   AccountRecord,
+  AuditQuery,
   Store,
   TokenChange,
   TokenChanges,
@@ -27,7 +29,11 @@ export class SqlStore implements Store {
     this.#postgres = isPostgres(db);
   }
 
-  async createAccount(account: AccountRecord, defaultToken: TokenRecord): Promise<boolean> {
+  async createAccount(
+    account: AccountRecord,
+    defaultToken: TokenRecord,
+    audit: readonly AuditEvent[] = [],
+  ): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
       const inserted = await trx
         .insertInto('accounts')
@@ -36,6 +42,7 @@ export class SqlStore implements Store {
         .executeTakeFirst();
       if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return false;
       await trx.insertInto('tokens').values(toTokenRow(defaultToken)).execute();
+      await appendEvents(trx, audit);
       return true;
     });
   }
@@ -49,8 +56,13 @@ export class SqlStore implements Store {
     return row && fromAccountRow(row);
   }
 
-  async insertToken(record: TokenRecord): Promise<void> {
-    await this.#db.insertInto('tokens').values(toTokenRow(record)).execute();
+  async insertToken(record: TokenRecord, audit: readonly AuditEvent[] = []): Promise<void> {
+    if (audit.length === 0)
+      return void (await this.#db.insertInto('tokens').values(toTokenRow(record)).execute());
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.insertInto('tokens').values(toTokenRow(record)).execute();
+      await appendEvents(trx, audit);
+    });
   }
 
   async findToken(id: string): Promise<TokenRecord | undefined> {
@@ -77,7 +89,12 @@ export class SqlStore implements Store {
     return rows.map(fromTokenRow);
   }
 
-  async updateToken(id: string, version: number, changes: TokenChanges): Promise<TokenRecord | undefined> {
+  async updateToken(
+    id: string,
+    version: number,
+    changes: TokenChanges,
+    audit: readonly AuditEvent[] = [],
+  ): Promise<TokenRecord | undefined> {
     const updated = await this.#db.transaction().execute(async (trx) => {
       const result = await trx
         .updateTable('tokens')
@@ -89,12 +106,18 @@ export class SqlStore implements Store {
       if (Number(result.numUpdatedRows) === 0) return false;
       await trx.insertInto('token_events').values({ token_id: id, at: changes.modified }).execute();
       await this.#announce(trx, id);
+      await appendEvents(trx, audit);
       return true;
     });
     return updated ? this.findToken(id) : undefined;
   }
 
-  async deleteToken(id: string, deletedAt: string, replacement: TokenRecord | null): Promise<boolean> {
+  async deleteToken(
+    id: string,
+    deletedAt: string,
+    replacement: TokenRecord | null,
+    audit: readonly AuditEvent[] = [],
+  ): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
       const result = await trx
         .updateTable('tokens')
@@ -106,8 +129,33 @@ export class SqlStore implements Store {
       await trx.insertInto('token_events').values({ token_id: id, at: deletedAt }).execute();
       await this.#announce(trx, id);
       if (replacement) await trx.insertInto('tokens').values(toTokenRow(replacement)).execute();
+      await appendEvents(trx, audit);
       return true;
     });
+  }
+
+  async appendAudit(events: readonly AuditEvent[]): Promise<void> {
+    await appendEvents(this.#db, events);
+  }
+
+  async listAudit(query: AuditQuery): Promise<AuditEvent[] | undefined> {
+    let select = this.#db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('username', '=', query.username)
+      .orderBy('seq', 'desc')
+      .limit(query.limit);
+    if (query.after !== undefined) {
+      const anchor = await this.#db
+        .selectFrom('audit_events')
+        .select('seq')
+        .where('id', '=', query.after)
+        .where('username', '=', query.username)
+        .executeTakeFirst();
+      if (!anchor) return undefined;
+      select = select.where('seq', '<', anchor.seq);
+    }
+    return (await select.execute()).map(fromAuditRow);
   }
 
   /**
@@ -201,6 +249,41 @@ export class SqlStore implements Store {
   async close(): Promise<void> {
     await this.#db.destroy();
   }
+}
+
+/** Appends audit events inside the caller's transaction. */
+export async function appendEvents(db: Kysely<Database>, events: readonly AuditEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await db
+    .insertInto('audit_events')
+    .values(
+      events.map((event) => ({
+        id: event.id,
+        username: event.username,
+        time: event.time,
+        action: event.action,
+        actor: event.actor,
+        channel: event.channel,
+        ip: event.ip,
+        target: event.target,
+        details: event.details ? JSON.stringify(event.details) : null,
+      })),
+    )
+    .execute();
+}
+
+function fromAuditRow(row: Selectable<Database['audit_events']>): AuditEvent {
+  return {
+    id: row.id,
+    username: row.username,
+    time: row.time,
+    action: row.action as AuditAction,
+    actor: row.actor,
+    channel: row.channel as AuditChannel,
+    ip: row.ip,
+    target: row.target,
+    ...(row.details === null ? {} : { details: JSON.parse(row.details) as Record<string, unknown> }),
+  };
 }
 
 async function advanceLastUsed(db: Kysely<Database>, tokenId: string, lastUsed: string): Promise<void> {
