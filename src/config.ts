@@ -97,9 +97,11 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     databaseUrl: env.TESSERA_DATABASE_URL || `sqlite:${resolve(dataDir, 'tessera.db')}`,
     redisUrl: env.TESSERA_REDIS_URL || null,
-    keyEncryptionKeys: env.TESSERA_KEY_ENCRYPTION_KEY
-      ? parseKeyEncryptionKeys(env.TESSERA_KEY_ENCRYPTION_KEY)
-      : null,
+    // Set but empty (a secret file that could not be read, say) is an error, never "no key".
+    keyEncryptionKeys:
+      env.TESSERA_KEY_ENCRYPTION_KEY === undefined
+        ? null
+        : parseKeyEncryptionKeys(env.TESSERA_KEY_ENCRYPTION_KEY),
     publicUrl: env.TESSERA_PUBLIC_URL ? parsePublicUrl(env.TESSERA_PUBLIC_URL) : null,
     signup: parseChoice('TESSERA_SIGNUP', env.TESSERA_SIGNUP || 'open', ['open', 'closed'] as const),
     logLevel: parseChoice('TESSERA_LOG_LEVEL', env.TESSERA_LOG_LEVEL || 'info', ['info', 'silent'] as const),

@@ -91,6 +91,8 @@ async function serve(args: readonly string[]): Promise<number> {
       logger.warn('signing keys not reloaded: the keys already loaded stay in use', {
         error: String((error as Error).message ?? error),
       }),
+    onClockSkew: (skewMs) =>
+      logger.warn('this machine clock differs from the database clock', { skewSeconds: skewMs / 1000 }),
     onDatabaseWait: (error, retryInMs) =>
       logger.warn('waiting for the database', {
         error: String((error as Error).message ?? error),

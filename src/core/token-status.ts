@@ -1,5 +1,6 @@
 import type { PersistentToken, SigningKey, TemporaryToken } from './token-format.ts';
 import { digestsEqual, hashToken, hasValidSignature } from './token-format.ts';
+import { MAX_TEMPORARY_LIFETIME_MS } from './token-policy.ts';
 import type { TokenRecord } from './tokens.ts';
 
 /** The Tokens API's verdicts on a token string, in the order they are checked. */
@@ -36,6 +37,8 @@ export function assessTemporary(
 ): TokenCode {
   if (!key || !hasValidSignature(token, key)) return 'TokenInvalid';
   if (token.issuedAt > now / 1000 + CLOCK_LEEWAY_SECONDS) return 'TokenInvalid';
+  // Tessera never signs a longer life: such a token was made with a stolen key.
+  if (token.expires - token.issuedAt > MAX_TEMPORARY_LIFETIME_MS / 1000) return 'TokenInvalid';
   if (token.expires <= now / 1000) return 'TokenExpired';
   if (token.parentId !== undefined && !isLive(parent, token, now)) return 'TokenRevoked';
   return 'TokenValid';

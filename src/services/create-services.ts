@@ -65,7 +65,13 @@ export interface ServiceOptions {
   readonly onRedisError?: (error: unknown) => void;
   /** Called when reloading the signing keys fails; the keys already loaded stay in use. */
   readonly onKeyRingError?: (error: unknown) => void;
+  /** Called at start when this machine's clock and the database's differ by more than 5 s. */
+  readonly onClockSkew?: (skewMs: number) => void;
 }
+
+const SEALED_KEYS_WITHOUT_KEK =
+  'the database holds signing keys sealed under a key-encryption key: set TESSERA_KEY_ENCRYPTION_KEY ' +
+  '(the same value as the other nodes) to start';
 
 const KEK_REQUIRED =
   'TESSERA_KEY_ENCRYPTION_KEY is required with PostgreSQL: every node reads the signing keys for ' +
@@ -110,6 +116,9 @@ export async function createServices(config: Config, options: ServiceOptions = {
   let databaseKeys: DatabaseKeyRing | undefined;
   try {
     await migrateWhenReachable(db, options.onDatabaseWait);
+    if (!kek && (await db.selectFrom('signing_keys').select('kid').limit(1).execute()).length > 0) {
+      throw new TypeError(SEALED_KEYS_WITHOUT_KEK);
+    }
     if (kek) {
       databaseKeys = await DatabaseKeyRing.open(db, {
         keys: kek,
@@ -122,6 +131,8 @@ export async function createServices(config: Config, options: ServiceOptions = {
     await db.destroy();
     throw error;
   }
+  if (databaseKeys && Math.abs(databaseKeys.clockSkewMs) > 5000)
+    options.onClockSkew?.(databaseKeys.clockSkewMs);
   const store = new SqlStore(db);
   const keyRing = databaseKeys ?? managedFileKeyRing(new FileKeyRing(config.dataDir, clock));
   const random = systemRandom;
@@ -192,6 +203,14 @@ export async function createServices(config: Config, options: ServiceOptions = {
           usageDropped: () => usage.dropped,
           changeFollowerErrors: () => changes.errors,
           keyRingErrors: () => databaseKeys?.errors ?? 0,
+          keyRing: () =>
+            databaseKeys
+              ? {
+                  size: databaseKeys.size,
+                  lastRefreshAt: databaseKeys.lastRefreshAt,
+                  clockSkewMs: databaseKeys.clockSkewMs,
+                }
+              : undefined,
           redis: () =>
             redisLimiter
               ? {

@@ -11,6 +11,10 @@ export interface MetricsSources {
   changeFollowerErrors(): number;
   /** Failed reloads of the signing keys kept in the database. */
   keyRingErrors(): number;
+  /** Signing keys kept in the database; undefined when they are kept in the data folder. */
+  keyRing():
+    | { readonly size: number; readonly lastRefreshAt: number; readonly clockSkewMs: number }
+    | undefined;
   /** Shared rate limits; undefined without `TESSERA_REDIS_URL`. */
   redis(): { readonly shared: boolean; readonly errors: number; readonly lastSyncAt: number } | undefined;
 }
@@ -100,6 +104,25 @@ export class Metrics {
       'Failed reloads of the signing keys kept in the database.',
     );
     lines.push(`tessera_key_ring_errors_total ${sources.keyRingErrors()}`);
+    const ring = sources.keyRing();
+    if (ring) {
+      metric('tessera_signing_keys', 'gauge', 'Signing keys for temporary tokens this node holds.');
+      lines.push(`tessera_signing_keys ${ring.size}`);
+      metric(
+        'tessera_signing_keys_refresh_age_seconds',
+        'gauge',
+        'Seconds since this node last read the signing keys from the database.',
+      );
+      lines.push(
+        `tessera_signing_keys_refresh_age_seconds ${Math.max(0, (now - ring.lastRefreshAt) / 1000)}`,
+      );
+      metric(
+        'tessera_clock_skew_seconds',
+        'gauge',
+        'The database clock minus this node clock, measured at start.',
+      );
+      lines.push(`tessera_clock_skew_seconds ${ring.clockSkewMs / 1000}`);
+    }
     const redis = sources.redis();
     if (redis) {
       metric(

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { encodeBase62 } from '../core/base62.ts';
+import { TesseraError } from '../core/errors.ts';
 import type { Clock, KeyRing } from '../core/ports.ts';
 import type { SigningKey } from '../core/token-format.ts';
 import { MAX_TEMPORARY_LIFETIME_MS } from '../core/token-policy.ts';
@@ -73,9 +74,14 @@ export class DatabaseKeyRing implements ManagedKeyRing {
   #loaded: readonly LoadedKey[] = [];
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
+  #again = false;
   #missReloadAt = 0;
+  /** When the table was last read successfully (this node's clock). */
+  lastRefreshAt = 0;
   /** Failed reloads since start (shown in /metrics). */
   errors = 0;
+  /** The database's clock minus this node's, measured at start. */
+  clockSkewMs = 0;
 
   private constructor(db: Kysely<Database>, options: DatabaseKeyRingOptions) {
     this.#db = db;
@@ -92,8 +98,12 @@ export class DatabaseKeyRing implements ManagedKeyRing {
    */
   static async open(db: Kysely<Database>, options: DatabaseKeyRingOptions): Promise<DatabaseKeyRing> {
     const ring = new DatabaseKeyRing(db, options);
+    const before = options.clock.now();
+    const databaseNow = await databaseTime(db);
+    ring.clockSkewMs = databaseNow - Math.round((before + options.clock.now()) / 2);
     await ring.#bootstrap(options.importFrom);
-    ring.#loaded = ring.#decode(await ring.#rows(ring.#db), true);
+    ring.#loaded = ring.#decode(await ring.#rows(ring.#db), [], true);
+    ring.lastRefreshAt = ring.#clock.now();
     return ring;
   }
 
@@ -108,6 +118,11 @@ export class DatabaseKeyRing implements ManagedKeyRing {
     this.#timer = undefined;
   }
 
+  /** How many keys this node holds (never 0 once open). */
+  get size(): number {
+    return this.#loaded.length;
+  }
+
   activeKey(): SigningKey {
     const now = this.#clock.now();
     const active = this.#loaded.findLast((key) => key.activeFrom <= now) ?? this.#loaded[0];
@@ -115,51 +130,73 @@ export class DatabaseKeyRing implements ManagedKeyRing {
     return active.key;
   }
 
+  /**
+   * The key named `id` while it verifies. An unknown id is refused (and triggers a reload), except
+   * when this node has not read the table for longer than the activation delay: the key may be one
+   * it missed, so it cannot tell, and answers "unavailable" (503) rather than "invalid".
+   */
   findKey(id: string): SigningKey | undefined {
     const index = this.#loaded.findIndex((key) => key.kid === id);
     const found = this.#loaded[index];
+    const now = this.#clock.now();
     if (!found) {
-      this.#reloadOnMiss();
+      this.#reloadOnMiss(now);
+      if (now - this.lastRefreshAt > this.#activationDelayMs) throw new TesseraError('unavailable');
       return undefined;
     }
     const successor = this.#loaded[index + 1];
-    if (successor && successor.activeFrom + RETIREMENT_MS < this.#clock.now()) return undefined;
+    if (successor && successor.activeFrom + RETIREMENT_MS < now) return undefined;
     return found.key;
   }
 
-  /** Reloads the table; concurrent calls share one read. Errors keep the keys already loaded. */
+  /**
+   * Reloads the table; a call during a read gets one more read after it, so a notice is never
+   * answered by a read that started before the change. Errors keep the keys already loaded.
+   */
   refresh(): Promise<void> {
-    this.#refreshing ??= this.#rows(this.#db)
-      .then((rows) => {
-        this.#loaded = this.#decode(rows, false);
-      })
-      .catch((error: unknown) => {
-        this.errors += 1;
-        this.#onError(error);
-      })
-      .finally(() => {
-        this.#refreshing = undefined;
-      });
+    if (this.#refreshing) {
+      this.#again = true;
+      return this.#refreshing;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.#again = false;
+        try {
+          this.#apply(await this.#rows(this.#db));
+          this.lastRefreshAt = this.#clock.now();
+        } catch (error) {
+          this.errors += 1;
+          this.#onError(error);
+        }
+      } while (this.#again);
+    };
+    this.#refreshing = run().finally(() => {
+      this.#refreshing = undefined;
+    });
     return this.#refreshing;
   }
 
   /**
    * Adds a key that signs after the activation delay, drops keys whose every token has expired,
    * and re-seals under the current key-encryption key whatever an older one sealed. Returns the
-   * new key id. On PostgreSQL every node hears of it at commit.
+   * new key id. Times come from the database's clock, so a machine with a wrong clock cannot
+   * activate a key early, bury it before the current one, or drop a key that still verifies.
+   * On PostgreSQL every node hears of the rotation at commit.
    */
   async rotate(): Promise<string> {
-    const now = this.#clock.now();
     const kid = newKid();
     await this.#db.transaction().execute(async (trx) => {
       // On SQLite the first statement writes, so the transaction holds the write lock from here on.
       if (isPostgres(trx)) await sql`lock table signing_keys in share row exclusive mode`.execute(trx);
+      else await trx.deleteFrom('signing_keys').where('kid', '=', kid).execute();
+      const now = await databaseTime(trx);
+      const rows = await this.#rows(trx);
+      const keys = this.#decode(rows, [], true);
+      const latest = Math.max(now, ...keys.map((key) => key.activeFrom));
       await trx
         .insertInto('signing_keys')
-        .values(this.#row(kid, now, now + this.#activationDelayMs, randomBytes(32)))
+        .values(this.#row(kid, now, latest + this.#activationDelayMs, randomBytes(32)))
         .execute();
-      const rows = await this.#rows(trx);
-      const keys = this.#decode(rows, true);
       const retired = keys.filter((_key, index) => {
         const successor = keys[index + 1];
         return successor !== undefined && successor.activeFrom + RETIREMENT_MS < now;
@@ -193,8 +230,7 @@ export class DatabaseKeyRing implements ManagedKeyRing {
     return rows.map((row) => ({ kid: row.kid, created: row.created, activeFrom: row.active_from }));
   }
 
-  #reloadOnMiss(): void {
-    const now = this.#clock.now();
+  #reloadOnMiss(now: number): void {
     if (now - this.#missReloadAt < MISS_RELOAD_MS) return;
     this.#missReloadAt = now;
     void this.refresh();
@@ -205,15 +241,36 @@ export class DatabaseKeyRing implements ManagedKeyRing {
   }
 
   /**
-   * Opens every row. At start (strict) a row no configured key opens stops the node: it would
-   * otherwise refuse that key's tokens without saying why. Later such a row is reported and skipped.
+   * A key's secret never changes, so keys already held are kept as they are and only new rows are
+   * opened: a row this node cannot open (another node re-sealed it under a key-encryption key not
+   * listed here yet) costs nothing it had. A table that reads as empty (rows deleted by hand) never
+   * empties the ring: the keys held keep verifying and the error is reported.
    */
-  #decode(rows: readonly SigningKeysTable[], strict: boolean): LoadedKey[] {
+  #apply(rows: readonly SigningKeysTable[]): void {
+    const next = this.#decode(rows, this.#loaded, false);
+    if (next.length === 0 && this.#loaded.length > 0) {
+      throw new Error('the signing_keys table holds no key this node can open; keeping the keys loaded');
+    }
+    this.#loaded = next;
+  }
+
+  /**
+   * Opens every row not already held. At start (strict) a row no configured key opens stops the
+   * node: it would otherwise refuse that key's tokens without saying why. Later it is reported.
+   */
+  #decode(rows: readonly SigningKeysTable[], held: readonly LoadedKey[], strict: boolean): LoadedKey[] {
     const loaded: LoadedKey[] = [];
     for (const row of rows) {
+      const known = held.find((key) => key.kid === row.kid);
+      const activeFrom = Date.parse(row.active_from);
+      if (known) {
+        loaded.push({ ...known, activeFrom, sealedWith: sealedWith(row.sealed_secret) });
+        continue;
+      }
       let secret: Buffer;
       try {
         secret = open(this.#keys, row.kid, row.sealed_secret);
+        if (secret.length !== 32 || !Number.isFinite(activeFrom)) throw new SealError('not a signing key');
       } catch (error) {
         if (!(error instanceof SealError)) throw error;
         const message =
@@ -227,7 +284,7 @@ export class DatabaseKeyRing implements ManagedKeyRing {
       loaded.push({
         kid: row.kid,
         created: row.created,
-        activeFrom: Date.parse(row.active_from),
+        activeFrom,
         sealedWith: sealedWith(row.sealed_secret),
         key: { id: row.kid, secret },
       });
@@ -244,14 +301,22 @@ export class DatabaseKeyRing implements ManagedKeyRing {
     };
   }
 
-  /** The first node to start on an empty table writes the first keys; the others see them. */
+  /**
+   * The first node to start on an empty table writes the first key, or takes over the keys of its
+   * data folder's `signing-keys.json` (checked first: a bad file stops the node, naming the entry,
+   * never its content) and schedules a fresh key, so the copies of those keys on disk stop
+   * verifying an hour after it signs. The file is then renamed `signing-keys.json.imported`.
+   */
   async #bootstrap(importFrom: string | undefined): Promise<void> {
     const existing = await this.#db.selectFrom('signing_keys').select('kid').limit(1).execute();
     if (existing.length > 0) return;
-    const now = this.#clock.now();
+    const now = await databaseTime(this.#db);
     const seed = importFrom ? readKeyFile(importFrom) : undefined;
     const rows = seed
-      ? seed.map((key) => this.#row(key.kid, Date.parse(key.created), Date.parse(key.created), key.secret))
+      ? [
+          ...seed.keys.map((key) => this.#row(key.kid, key.created, key.created, key.secret)),
+          this.#row(newKid(), now, now + this.#activationDelayMs, randomBytes(32)),
+        ]
       : [this.#row(newKid(), now, now, randomBytes(32))];
     const values = sql.join(
       rows.map((row) => sql`(${row.kid}, ${row.created}, ${row.active_from}, ${row.sealed_secret})`),
@@ -261,12 +326,29 @@ export class DatabaseKeyRing implements ManagedKeyRing {
     const insert = sql`insert into signing_keys (kid, created, active_from, sealed_secret)
       select column1, column2, column3, column4 from (values ${values}) as seed
       where not exists (select 1 from signing_keys)`;
-    if (!isPostgres(this.#db)) return void (await insert.execute(this.#db));
-    await this.#db.transaction().execute(async (trx) => {
-      await sql`lock table signing_keys in share row exclusive mode`.execute(trx);
-      await insert.execute(trx);
-    });
+    let inserted: bigint | undefined;
+    if (!isPostgres(this.#db)) inserted = (await insert.execute(this.#db)).numAffectedRows;
+    else {
+      inserted = await this.#db.transaction().execute(async (trx) => {
+        await sql`lock table signing_keys in share row exclusive mode`.execute(trx);
+        return (await insert.execute(trx)).numAffectedRows;
+      });
+    }
+    if (seed && Number(inserted ?? 0) > 0) renameSync(seed.path, `${seed.path}.imported`);
   }
+}
+
+/** Now, by the database's clock: every node compares key times with the same reference. */
+async function databaseTime(db: Kysely<Database>): Promise<number> {
+  const query = isPostgres(db)
+    ? sql<{
+        now: string;
+      }>`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as now`
+    : sql<{ now: string }>`select strftime('%Y-%m-%dT%H:%M:%fZ', 'now') as now`;
+  const row = (await query.execute(db)).rows[0];
+  const time = Date.parse(row?.now ?? '');
+  if (!Number.isFinite(time)) throw new Error('the database did not tell the time');
+  return time;
 }
 
 function newKid(): string {
@@ -275,21 +357,48 @@ function newKid(): string {
 
 interface FileKey {
   readonly kid: string;
-  readonly created: string;
+  readonly created: number;
   readonly secret: Buffer;
 }
 
-/** The keys of a data folder's `signing-keys.json`, oldest first; none when there is no such file. */
-function readKeyFile(dataDir: string): FileKey[] | undefined {
+const KID_PATTERN = /^[A-Za-z0-9]{1,32}$/;
+const SECRET_PATTERN = /^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * The keys of a data folder's `signing-keys.json`, oldest first; none when there is no such file.
+ * Every entry must be a key this program wrote: base62 id, a time, 32 bytes of canonical base64.
+ * Errors name the file and the entry, never what it holds.
+ */
+function readKeyFile(dataDir: string): { readonly path: string; readonly keys: FileKey[] } | undefined {
   const path = join(dataDir, KEY_FILE_NAME);
   if (!existsSync(path)) return undefined;
-  const parsed = JSON.parse(readFileSync(path, 'utf8')) as {
-    keys?: Array<{ kid: string; created: string; secret: string }>;
+  const refuse = (what: string): never => {
+    throw new Error(
+      `${path}: ${what}; fix or remove the file before starting with TESSERA_KEY_ENCRYPTION_KEY`,
+    );
   };
-  if (!Array.isArray(parsed.keys) || parsed.keys.length === 0) return undefined;
-  return parsed.keys.map((key) => ({
-    kid: key.kid,
-    created: key.created,
-    secret: Buffer.from(key.secret, 'base64'),
-  }));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return refuse('not valid JSON');
+  }
+  const entries = (parsed as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(entries) || entries.length === 0) return refuse('holds no "keys"');
+  const seen = new Set<string>();
+  const keys = entries.map((entry: unknown, index) => {
+    const { kid, created, secret } = (entry ?? {}) as Record<string, unknown>;
+    const time = typeof created === 'string' ? Date.parse(created) : Number.NaN;
+    if (typeof kid !== 'string' || !KID_PATTERN.test(kid) || seen.has(kid))
+      return refuse(`key ${index + 1}: bad kid`);
+    if (!Number.isFinite(time)) return refuse(`key ${index + 1}: bad created time`);
+    if (typeof secret !== 'string' || !SECRET_PATTERN.test(secret))
+      return refuse(`key ${index + 1}: bad secret`);
+    const bytes = Buffer.from(secret, 'base64');
+    if (bytes.length !== 32 || bytes.toString('base64') !== secret)
+      return refuse(`key ${index + 1}: bad secret`);
+    seen.add(kid);
+    return { kid, created: time, secret: bytes };
+  });
+  return { path, keys };
 }

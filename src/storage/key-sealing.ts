@@ -89,14 +89,17 @@ export class SealError extends Error {
 
 /** Opens what `seal` made, with whichever listed key sealed it. Throws `SealError` otherwise. */
 export function open(keys: KeyEncryptionKeys, context: string, sealed: string): Buffer {
-  const [format, kekId, nonce, body] = sealed.split(':');
-  if (format !== FORMAT || !kekId || !nonce || !body) throw new SealError('not a sealed value');
+  const parts = sealed.split(':');
+  const [format, kekId, nonce, body] = parts;
+  if (parts.length !== 4 || format !== FORMAT || !kekId || !nonce || !body)
+    throw new SealError('not a sealed value');
   const kek = keys.all.find((key) => key.id === kekId);
   if (!kek) throw new SealError(`sealed under key-encryption key ${kekId}, which is not configured`);
   const bytes = Buffer.from(body, 'base64url');
-  if (bytes.length < 17) throw new SealError('sealed value too short');
+  const iv = Buffer.from(nonce, 'base64url');
+  if (bytes.length < 17 || iv.length !== 12) throw new SealError('not a sealed value');
   try {
-    const decipher = kek.decipher(Buffer.from(nonce, 'base64url'));
+    const decipher = kek.decipher(iv);
     decipher.setAAD(Buffer.from(context, 'utf8'));
     decipher.setAuthTag(bytes.subarray(bytes.length - 16));
     return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]);

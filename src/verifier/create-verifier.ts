@@ -15,12 +15,17 @@ export interface Verifier {
 }
 
 export interface EmbeddedVerifierOptions {
-  /** `sqlite:<path>`; defaults to `<dataDir>/tessera.db`. */
+  /** `sqlite:<path>` or `postgres://…`; defaults to `<dataDir>/tessera.db`. */
   readonly databaseUrl?: string;
   /** The server's data folder: the signing keys of temporary tokens live there. Default `./data`. */
   readonly dataDir?: string;
   /** A `TESSERA_CONFIG` file: scopes, route map, rate limits. */
   readonly configFile?: string;
+  /**
+   * The server's `TESSERA_KEY_ENCRYPTION_KEY` when its signing keys live in the database (always on
+   * PostgreSQL). Defaults to this process's `TESSERA_KEY_ENCRYPTION_KEY`.
+   */
+  readonly keyEncryptionKey?: string;
 }
 
 export interface RemoteVerifierOptions {
@@ -48,6 +53,7 @@ async function createEmbeddedVerifier(options: EmbeddedVerifierOptions): Promise
     TESSERA_DATA_DIR: options.dataDir,
     TESSERA_DATABASE_URL: options.databaseUrl,
     TESSERA_CONFIG: options.configFile,
+    TESSERA_KEY_ENCRYPTION_KEY: options.keyEncryptionKey ?? process.env.TESSERA_KEY_ENCRYPTION_KEY,
     TESSERA_LOG_LEVEL: 'silent',
   });
   const services = await createServices(config);
