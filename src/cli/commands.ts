@@ -20,7 +20,12 @@ const COMMANDS: Readonly<Record<string, Handler>> = {
   'migrate-store': migrateStore,
   accounts: (args) => subcommand('accounts', args, { create: createAccount }),
   tokens: (args) =>
-    subcommand('tokens', args, { create: createToken, list: listTokens, delete: deleteToken }),
+    subcommand('tokens', args, {
+      create: createToken,
+      list: listTokens,
+      delete: deleteToken,
+      rotate: rotateToken,
+    }),
   verify,
   keys: (args) => subcommand('keys', args, { rotate: rotateKeys, list: listKeys }),
 };
@@ -223,6 +228,15 @@ async function deleteToken(args: readonly string[]): Promise<number> {
   const [username, id] = positionals as [string, string];
   await withServices((s) => s.tokens.remove(OPERATOR, username, id));
   print({ deleted: id });
+  return 0;
+}
+
+async function rotateToken(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, { grace: { type: 'string' } }, ['username', 'id']);
+  const [username, id] = positionals as [string, string];
+  const grace = values.grace ?? '';
+  if (!/^\d{1,6}$/.test(grace)) throw new UsageError('--grace <seconds> is required: 0 to 604800');
+  print(await withServices((s) => s.tokens.rotate(OPERATOR, username, id, { gracePeriod: Number(grace) })));
   return 0;
 }
 

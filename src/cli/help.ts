@@ -10,6 +10,8 @@ Commands:
                                           Create a token (a secret token is shown only here)
   tokens list <username>                  List an account's tokens
   tokens delete <username> <id>           Delete (revoke) a token
+  tokens rotate <username> <id> --grace <seconds>
+                                          Replace a token; the old one works for the grace period
   verify <token> [--scope <s>] [--referer <url>] [--origin <url>]
                                           Check a token; exit status 0 only if it is allowed
   keys rotate                             Add a new signing key for temporary tokens
@@ -54,11 +56,14 @@ Passwords: 12 to 128 characters.`,
   tessera tokens create <username> --scopes <a,b> [--note <text>] [--allowed-url <url>]...
   tessera tokens list <username>
   tessera tokens delete <username> <id>
+  tessera tokens rotate <username> <id> --grace <seconds>
 
 create prints the token's metadata with "token" included: for a secret (sk) token this is the only
 time it is shown. A token with any secret scope is secret. --allowed-url may be repeated.
 list prints the metadata of every live token; delete revokes a token (the default token is
-replaced by a fresh one).`,
+replaced by a fresh one). rotate issues a token with the same settings (the default token's
+replacement becomes the default) and prints it with "token"; the old one keeps working for
+--grace seconds (0 to 604800, i.e. 7 days), then is refused as expired.`,
   verify: `Usage: tessera verify <token> [--scope <scope>] [--referer <url>] [--origin <url>]
 
 Prints the decision as JSON: {"allowed": true, "username", "tokenId", "usage", "scopes"} or

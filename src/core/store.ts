@@ -28,6 +28,12 @@ export type TokenChanges = Pick<
   'note' | 'scopes' | 'allowedUrls' | 'extensions' | 'rateLimit' | 'expiresAt' | 'modified'
 >;
 
+/** What a rotation does to the old token: it stops being the default and works until `expiresAt`. */
+export interface TokenRetirement {
+  readonly expiresAt: string;
+  readonly modified: string;
+}
+
 /** One appended change: the token (and every cached verdict that depends on it) must be re-read. */
 export interface TokenChange {
   readonly seq: number;
@@ -107,6 +113,17 @@ export interface Store {
     id: string,
     deletedAt: string,
     replacement: TokenRecord | null,
+    audit?: readonly AuditEvent[],
+  ): Promise<boolean>;
+  /**
+   * Retires the token (if still at `version`, live and not yet rotated) and inserts its replacement,
+   * in one transaction; false when the token changed or was rotated meanwhile.
+   */
+  rotateToken(
+    id: string,
+    version: number,
+    retire: TokenRetirement,
+    replacement: TokenRecord,
     audit?: readonly AuditEvent[],
   ): Promise<boolean>;
   /** Appends events that record no write of this store (a sign-in, say). */

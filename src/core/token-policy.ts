@@ -64,6 +64,9 @@ export function planUpdate(
   if (context.authorizer.kind === 'token' && context.authorizer.usage === 'tk') {
     throw new TesseraError('forbidden', 'temporary tokens cannot update tokens');
   }
+  if (current.rotation?.replacedBy) {
+    throw new TesseraError('invalid_field', 'this token was rotated: change its replacement instead');
+  }
   const scopes = request.scopes === undefined ? current.scopes : checkScopes(request.scopes, context);
   if (context.authorizer.kind === 'token' && !isSubset(scopes, context.authorizer.scopes)) {
     // Otherwise a weaker token could lift the expiry or URL restrictions of a stronger one.
@@ -85,6 +88,61 @@ export function planUpdate(
     extensions: mergeExtensions(current.extensions, request.extensions),
     rateLimit: request.rateLimit === undefined ? current.rateLimit : request.rateLimit,
     expiresAt,
+  };
+}
+
+/** Rotation: a grace period from none to 7 days, in seconds. */
+export const MAX_GRACE_PERIOD_SECONDS = 604_800;
+
+/**
+ * A rotation issues a token with the same settings, so it is checked like creating that token: the
+ * authorizer must hold its scopes (the default token excepted, as for a refresh; a temporary token
+ * may not rotate at all). The old token must be live, not
+ * rotated already (rotate the replacement instead), and not expired.
+ */
+export function planRotation(
+  current: TokenRecord,
+  gracePeriodSeconds: number,
+  context: { readonly authorizer: Authorizer; readonly catalogue: ScopeCatalogue; readonly now: number },
+): { readonly plan: CreatePlan; readonly graceUntil: string } {
+  if (context.authorizer.kind === 'token' && context.authorizer.usage === 'tk') {
+    throw new TesseraError('forbidden', 'temporary tokens cannot rotate tokens');
+  }
+  if (
+    !Number.isInteger(gracePeriodSeconds) ||
+    gracePeriodSeconds < 0 ||
+    gracePeriodSeconds > MAX_GRACE_PERIOD_SECONDS
+  ) {
+    throw new TesseraError(
+      'invalid_field',
+      'gracePeriod must be an integer number of seconds from 0 to 604800',
+    );
+  }
+  if (current.rotation?.replacedBy) {
+    throw new TesseraError('invalid_field', 'this token was rotated already: rotate its replacement instead');
+  }
+  const expires = current.expiresAt === null ? Number.POSITIVE_INFINITY : Date.parse(current.expiresAt);
+  if (expires <= context.now) throw new TesseraError('invalid_field', 'an expired token cannot be rotated');
+  // The default token's replacement is what a refresh would issue, which any `tokens:write` may do.
+  if (
+    context.authorizer.kind === 'token' &&
+    !current.isDefault &&
+    !isSubset(current.scopes, context.authorizer.scopes)
+  ) {
+    throw new TesseraError('forbidden', 'the authorizing token does not hold every scope of this token');
+  }
+  const graceUntil = new Date(Math.min(expires, context.now + gracePeriodSeconds * 1000)).toISOString();
+  return {
+    plan: {
+      usage: current.usage,
+      note: current.note,
+      scopes: current.scopes,
+      allowedUrls: current.allowedUrls,
+      extensions: current.extensions,
+      rateLimit: current.rateLimit,
+      expiresAt: current.expiresAt,
+    },
+    graceUntil,
   };
 }
 

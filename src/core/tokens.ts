@@ -44,6 +44,18 @@ export interface TokenRecord {
   readonly version: number;
   /** When the token last verified successfully (to the usage flush interval); absent if never. */
   readonly lastUsed?: string | null;
+  /** Set on both tokens of a rotation. */
+  readonly rotation?: TokenRotation;
+}
+
+/** A rotation: the old token works until `graceUntil`, the new one from the start. */
+export interface TokenRotation {
+  /** On the new token: the id of the token it replaces. */
+  readonly replaces?: string;
+  /** On the old token: the id of its replacement. */
+  readonly replacedBy?: string;
+  /** When the old token stops working. */
+  readonly graceUntil: string;
 }
 
 /** The token metadata object of the Tokens API. */
@@ -63,6 +75,9 @@ export interface TokenMetadata {
   readonly rateLimit?: RateLimitSetting;
   readonly expiresAt?: string;
   readonly lastUsed?: string;
+  readonly rotatedFrom?: string;
+  readonly rotatedTo?: string;
+  readonly graceUntil?: string;
   readonly token?: string;
 }
 
@@ -86,6 +101,9 @@ export function toMetadata(
     ...(record.rateLimit ? { rateLimit: record.rateLimit } : {}),
     ...(record.expiresAt ? { expiresAt: record.expiresAt } : {}),
     ...(record.lastUsed ? { lastUsed: record.lastUsed } : {}),
+    ...(record.rotation?.replaces ? { rotatedFrom: record.rotation.replaces } : {}),
+    ...(record.rotation?.replacedBy ? { rotatedTo: record.rotation.replacedBy } : {}),
+    ...(record.rotation ? { graceUntil: record.rotation.graceUntil } : {}),
     ...(token ? { token } : {}),
   };
 }

@@ -137,6 +137,20 @@ const TOKEN_METADATA: Schema = {
         'last allowed by forward-auth or the verifier, accurate to the usage flush interval (a few seconds). ' +
         'Absent if never; refused requests and Tokens API calls do not count.',
     },
+    rotatedFrom: {
+      type: 'string',
+      description:
+        'Tessera extension, read-only: on a rotation’s new token, the id of the token it replaces.',
+    },
+    rotatedTo: {
+      type: 'string',
+      description: 'Tessera extension, read-only: on a rotated token, the id of its replacement.',
+    },
+    graceUntil: {
+      ...TIME,
+      description:
+        'Tessera extension, read-only, on both tokens of a rotation: when the old token stops working.',
+    },
     token: {
       type: 'string',
       description:
@@ -325,6 +339,7 @@ const AUDIT_EVENT: Schema = {
         'token.update',
         'token.delete',
         'token.refresh',
+        'token.rotate',
       ],
     },
     actor: {
@@ -343,6 +358,19 @@ function status(value: string): Schema {
 }
 
 export const SCHEMAS: Readonly<Record<string, Schema>> = {
+  RotateTokenRequest: {
+    type: 'object',
+    required: ['gracePeriod'],
+    additionalProperties: false,
+    properties: {
+      gracePeriod: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 604800,
+        description: 'Seconds the old token keeps working (up to 7 days); 0 ends it at once.',
+      },
+    },
+  },
   Error: ERROR,
   TokenMetadata: TOKEN_METADATA,
   CreatedToken: { allOf: [schema('TokenMetadata'), { required: ['token'] }] },

@@ -144,7 +144,25 @@ const TEMPORARY: Messages = {
 const UPDATE_ONLY: Messages = {
   '403': ['the authorizing token does not hold every scope of this token'],
   '409': ['the token is being changed by another request; try again'],
-  '422': ['the default token cannot have allowedUrls', 'the default token cannot expire'],
+  '422': [
+    'the default token cannot have allowedUrls',
+    'the default token cannot expire',
+    'this token was rotated: change its replacement instead',
+  ],
+};
+
+const ROTATE_ONLY: Messages = {
+  '403': [
+    'the authorizing token does not hold every scope of this token',
+    'temporary tokens cannot rotate tokens',
+  ],
+  '409': ['the token is being changed by another request; try again'],
+  '422': [
+    'gracePeriod must be an integer number of seconds from 0 to 604800',
+    'the body takes only gracePeriod',
+    'this token was rotated already: rotate its replacement instead',
+    'an expired token cannot be rotated',
+  ],
 };
 
 function ok(
@@ -291,6 +309,28 @@ const DELETE: Operation = {
         rateLimited: true,
       },
     ),
+  },
+};
+
+const ROTATE: Operation = {
+  operationId: 'rotateToken',
+  summary: 'Rotate a token with a grace period (scope `tokens:write`)',
+  description:
+    'Tessera extension. Issues a token with the same settings (the default token’s replacement becomes the ' +
+    'default) and answers its metadata with `token`; the old token stays listed with `rotatedTo` and keeps ' +
+    'working until `graceUntil` (now + gracePeriod), then is refused as expired.',
+  tags: ['tokens'],
+  security: TOKEN_SECURITY,
+  parameters: params('AccessToken', 'Username', 'TokenId'),
+  requestBody: {
+    required: true,
+    content: json(schema('RotateTokenRequest'), { oneDay: { gracePeriod: 86400 } }),
+  },
+  responses: {
+    '200': ok('The new token, with `token`, `rotatedFrom` and `graceUntil`.', schema('CreatedToken'), {
+      headers: RATE,
+    }),
+    ...errors(merge(AUTHENTICATED, BODY, ROTATE_ONLY), { rateLimited: true }),
   },
 };
 
@@ -619,6 +659,7 @@ export function openApiDocument(publicUrl: string): object {
       '/tokens/v2': { get: RETRIEVE },
       '/tokens/v2/{username}': { get: LIST, post: CREATE },
       '/tokens/v2/{username}/{id}': { patch: UPDATE, delete: DELETE },
+      '/tokens/v2/{username}/{id}/rotate': { post: ROTATE },
       '/scopes/v1/{username}': { get: SCOPES },
       '/usage/v1/{username}': { get: USAGE },
       '/audit/v1/{username}': { get: AUDIT },

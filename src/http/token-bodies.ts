@@ -40,7 +40,19 @@ type FieldName = keyof typeof FIELDS;
 type Fields = { -readonly [K in FieldName]?: z.infer<(typeof FIELDS)[K][0]> };
 
 /** Metadata that only the server sets. Silently ignoring them would hide a client's mistake. */
-const READ_ONLY = ['id', 'usage', 'client', 'default', 'token', 'created', 'modified', 'lastUsed'];
+const READ_ONLY = [
+  'id',
+  'usage',
+  'client',
+  'default',
+  'token',
+  'created',
+  'modified',
+  'lastUsed',
+  'rotatedFrom',
+  'rotatedTo',
+  'graceUntil',
+];
 
 function parseFields(body: unknown, options: { readonly nullable: boolean }): Fields {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -117,6 +129,24 @@ export function parseTemporaryBody(body: unknown): TemporaryRequest {
   const scopes = FIELDS.scopes[0].safeParse(record.scopes);
   if (!scopes.success) throw new TesseraError('invalid_field', FIELDS.scopes[1]);
   return { expires, scopes: scopes.data };
+}
+
+/** `{"gracePeriod": <seconds, 0..604800>}` and nothing else. */
+export function parseRotateBody(body: unknown): { readonly gracePeriod: number } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new TesseraError('bad_request', 'request body must be a JSON object');
+  }
+  const record = body as Record<string, unknown>;
+  const unknown = Object.keys(record).find((key) => key !== 'gracePeriod');
+  if (unknown !== undefined) throw new TesseraError('invalid_field', 'the body takes only gracePeriod');
+  const grace = record.gracePeriod;
+  if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 0 || grace > 604_800) {
+    throw new TesseraError(
+      'invalid_field',
+      'gracePeriod must be an integer number of seconds from 0 to 604800',
+    );
+  }
+  return { gracePeriod: grace };
 }
 
 /** UTC with milliseconds; a time past year 9999 (reachable through an offset) is refused. */

@@ -6,7 +6,13 @@ import type { Services } from '../services/create-services.ts';
 import type { ListOptions } from '../services/token-service.ts';
 import { accessTokenOf } from './access-token.ts';
 import { readJsonBody } from './json-body.ts';
-import { isTemporaryRequest, parseCreateBody, parseTemporaryBody, parseUpdateBody } from './token-bodies.ts';
+import {
+  isTemporaryRequest,
+  parseCreateBody,
+  parseRotateBody,
+  parseTemporaryBody,
+  parseUpdateBody,
+} from './token-bodies.ts';
 
 export interface TokensRoutesOptions {
   /** The external origin (with any path prefix) that `Link` headers point to. */
@@ -64,6 +70,16 @@ export function tokensRoutes(services: Services, options: TokensRoutesOptions): 
       ip: options.clientAddress(c),
     });
     return c.body(null, 204);
+  });
+
+  // Tessera extension: a new token with the same settings; the old one works for the grace period.
+  app.post('/tokens/v2/:username/:id/rotate', async (c) => {
+    const authorizer = await authenticate(c, services);
+    const request = parseRotateBody(await readJsonBody(c));
+    const origin = { ip: options.clientAddress(c) };
+    return c.json(
+      await tokens.rotate(authorizer, c.req.param('username'), c.req.param('id'), request, origin),
+    );
   });
 
   app.get('/scopes/v1/:username', async (c) => {

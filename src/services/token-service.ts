@@ -14,6 +14,7 @@ import {
   type CreateRequest,
   checkDelete,
   planCreate,
+  planRotation,
   planTemporary,
   planUpdate,
   type TemporaryRequest,
@@ -300,6 +301,44 @@ export function createTokenService(deps: TokenServiceDeps) {
     if (!deleted) throw new TesseraError('not_found');
   }
 
+  /**
+   * Issues a token with the same settings and lets the old one work for `gracePeriod` seconds more
+   * (then it is refused as expired). A default token's replacement becomes the default.
+   */
+  async function rotate(
+    authorizer: Authorizer,
+    username: string,
+    id: string,
+    request: { readonly gracePeriod: number },
+    origin: RequestOrigin = {},
+  ): Promise<TokenMetadata> {
+    await authorize(authorizer, username, 'tokens:write');
+    return updateLock.run(id, async () => {
+      const current = await findLive(username, id);
+      const now = clock.now();
+      const { plan, graceUntil } = planRotation(current, request.gracePeriod, { authorizer, catalogue, now });
+      const issued = issueToken({ username, plan, isDefault: current.isDefault, now }, random);
+      const record = { ...issued.record, rotation: { replaces: id, graceUntil } };
+      const audit = audited('token.rotate', authorizer, origin, username, id, now, {
+        replacement: record.id,
+        gracePeriod: request.gracePeriod,
+        graceUntil,
+      });
+      const modified = isoTime(Math.max(now, Date.parse(current.modified) + 1));
+      const rotated = await store.rotateToken(
+        id,
+        current.version,
+        { expiresAt: graceUntil, modified },
+        record,
+        audit,
+      );
+      cache.evict(id);
+      if (!rotated)
+        throw new TesseraError('conflict', 'the token is being changed by another request; try again');
+      return toMetadata(record, { secretToken: issued.token });
+    });
+  }
+
   /** One live token of the account, as the list shows it. */
   async function get(authorizer: Authorizer, username: string, id: string): Promise<TokenMetadata> {
     await authorize(authorizer, username, 'tokens:read');
@@ -331,6 +370,7 @@ export function createTokenService(deps: TokenServiceDeps) {
     createTemporary,
     update,
     remove,
+    rotate,
     get,
     listScopes,
   };

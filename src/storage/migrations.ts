@@ -152,6 +152,15 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
       }
     },
   },
+  '0006_token_rotation': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // A rotated token names its replacement (and the replacement its predecessor) and keeps
+      // working until `grace_until`.
+      await db.schema.alterTable('tokens').addColumn('rotated_from', 'text').execute();
+      await db.schema.alterTable('tokens').addColumn('rotated_to', 'text').execute();
+      await db.schema.alterTable('tokens').addColumn('grace_until', 'text').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -27,6 +27,9 @@ export interface TokensTable {
   deleted_at: string | null;
   version: number;
   last_used: string | null;
+  rotated_from: string | null;
+  rotated_to: string | null;
+  grace_until: string | null;
 }
 
 export interface TokenEventsTable {

@@ -7,6 +7,7 @@ import type {
   TokenChange,
   TokenChanges,
   TokenListQuery,
+  TokenRetirement,
   TokenUsageRow,
   UsageIncrement,
   UsageQuery,
@@ -129,6 +130,39 @@ export class SqlStore implements Store {
       await trx.insertInto('token_events').values({ token_id: id, at: deletedAt }).execute();
       await this.#announce(trx, id);
       if (replacement) await trx.insertInto('tokens').values(toTokenRow(replacement)).execute();
+      await appendEvents(trx, audit);
+      return true;
+    });
+  }
+
+  async rotateToken(
+    id: string,
+    version: number,
+    retire: TokenRetirement,
+    replacement: TokenRecord,
+    audit: readonly AuditEvent[] = [],
+  ): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      // The old token first: it may be the account's default, and only one may be live.
+      const result = await trx
+        .updateTable('tokens')
+        .set((eb) => ({
+          is_default: 0,
+          expires_at: retire.expiresAt,
+          grace_until: retire.expiresAt,
+          rotated_to: replacement.id,
+          modified: retire.modified,
+          version: eb('version', '+', 1),
+        }))
+        .where('id', '=', id)
+        .where('version', '=', version)
+        .where('deleted_at', 'is', null)
+        .where('rotated_to', 'is', null)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return false;
+      await trx.insertInto('token_events').values({ token_id: id, at: retire.modified }).execute();
+      await this.#announce(trx, id);
+      await trx.insertInto('tokens').values(toTokenRow(replacement)).execute();
       await appendEvents(trx, audit);
       return true;
     });
@@ -339,6 +373,9 @@ function toTokenRow(record: TokenRecord): TokensTable {
     created: record.created,
     deleted_at: record.deletedAt,
     version: record.version,
+    rotated_from: record.rotation?.replaces ?? null,
+    rotated_to: record.rotation?.replacedBy ?? null,
+    grace_until: record.rotation?.graceUntil ?? null,
   };
 }
 
@@ -361,6 +398,15 @@ function fromTokenRow(row: Selectable<TokensTable>): TokenRecord {
     deletedAt: row.deleted_at,
     version: Number(row.version),
     ...(row.last_used === null ? {} : { lastUsed: row.last_used }),
+    ...(row.grace_until === null
+      ? {}
+      : {
+          rotation: {
+            graceUntil: row.grace_until,
+            ...(row.rotated_from === null ? {} : { replaces: row.rotated_from }),
+            ...(row.rotated_to === null ? {} : { replacedBy: row.rotated_to }),
+          },
+        }),
   };
 }
 
