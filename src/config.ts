@@ -1,3 +1,4 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -37,6 +38,8 @@ export interface Config {
   readonly usageFlushMs: number;
   /** Proxies whose `X-Forwarded-For` decides the client address for sign-in throttling; none by default. */
   readonly trustedProxies: TrustedProxies;
+  /** GitHub secret scanning's public keys (by key identifier); the partner endpoint is off without them. */
+  readonly githubScanningKeys: ReadonlyMap<string, KeyObject>;
 }
 
 const rateLimitSchema = z.strictObject({
@@ -79,6 +82,18 @@ const fileSchema = z
       .max(500)
       .optional(),
     usage: z.strictObject({ flushInterval: z.number().min(0.1).max(3600) }).default({ flushInterval: 5 }),
+    leaks: z
+      .strictObject({
+        github: z
+          .strictObject({
+            publicKeys: z
+              .array(z.strictObject({ id: z.string().min(1).max(200), key: z.string().min(1).max(4000) }))
+              .min(1)
+              .max(20),
+          })
+          .optional(),
+      })
+      .default({}),
   })
   .strict();
 
@@ -112,7 +127,25 @@ export function loadConfig(env: Env = process.env): Config {
     scopeRateLimits: Object.freeze(file.limits.scopes),
     usageFlushMs: Math.round(file.usage.flushInterval * 1000),
     trustedProxies: parseProxies(env.TESSERA_TRUSTED_PROXIES ?? ''),
+    githubScanningKeys: parseScanningKeys(file.leaks.github?.publicKeys ?? []),
   });
+}
+
+function parseScanningKeys(keys: ReadonlyArray<{ id: string; key: string }>): ReadonlyMap<string, KeyObject> {
+  const map = new Map<string, KeyObject>();
+  keys.forEach(({ id, key }, index) => {
+    let parsed: KeyObject;
+    try {
+      parsed = createPublicKey(key);
+    } catch {
+      throw new TypeError(`TESSERA_CONFIG: leaks.github.publicKeys.${index}.key is not a PEM public key`);
+    }
+    if (parsed.asymmetricKeyType !== 'ec') {
+      throw new TypeError(`TESSERA_CONFIG: leaks.github.publicKeys.${index}.key must be an ECDSA public key`);
+    }
+    map.set(id, parsed);
+  });
+  return map;
 }
 
 function readConfigFile(path: string): z.infer<typeof fileSchema> {

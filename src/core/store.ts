@@ -126,6 +126,8 @@ export interface Store {
     replacement: TokenRecord,
     audit?: readonly AuditEvent[],
   ): Promise<boolean>;
+  /** Flags a live token as leaked (once); false when it is gone or flagged already. */
+  markLeaked(id: string, leakedAt: string, audit?: readonly AuditEvent[]): Promise<boolean>;
   /** Appends events that record no write of this store (a sign-in, say). */
   appendAudit(events: readonly AuditEvent[]): Promise<void>;
   /** An account's events, newest first; undefined when `after` names no event of this account. */

@@ -46,6 +46,8 @@ export interface TokenRecord {
   readonly lastUsed?: string | null;
   /** Set on both tokens of a rotation. */
   readonly rotation?: TokenRotation;
+  /** When the token was reported as leaked (public tokens; a leaked secret token is deleted). */
+  readonly leakedAt?: string | null;
 }
 
 /** A rotation: the old token works until `graceUntil`, the new one from the start. */
@@ -78,6 +80,7 @@ export interface TokenMetadata {
   readonly rotatedFrom?: string;
   readonly rotatedTo?: string;
   readonly graceUntil?: string;
+  readonly leakedAt?: string;
   readonly token?: string;
 }
 
@@ -104,6 +107,7 @@ export function toMetadata(
     ...(record.rotation?.replaces ? { rotatedFrom: record.rotation.replaces } : {}),
     ...(record.rotation?.replacedBy ? { rotatedTo: record.rotation.replacedBy } : {}),
     ...(record.rotation ? { graceUntil: record.rotation.graceUntil } : {}),
+    ...(record.leakedAt ? { leakedAt: record.leakedAt } : {}),
     ...(token ? { token } : {}),
   };
 }

@@ -9,6 +9,7 @@ import { type Logger, redact } from '../logging/logger.ts';
 import type { Services } from '../services/create-services.ts';
 import { isDatabaseUnavailable } from '../storage/database.ts';
 import { auditRoutes } from './audit-routes.ts';
+import { leakRoutes } from './leak-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { tokensRoutes } from './tokens-routes.ts';
 import { usageRoutes } from './usage-routes.ts';
@@ -72,6 +73,7 @@ export function createApp(services: Services, options: AppOptions): Hono {
   app.route('/', dashboardRoutes(services, { ...options, clientAddress: addressOf }));
   app.route('/', tokensRoutes(services, { publicUrl: options.publicUrl, clientAddress: addressOf }));
   app.route('/', auditRoutes(services, { publicUrl: options.publicUrl }));
+  app.route('/', leakRoutes(services, { clientAddress: addressOf }));
   app.route('/', usageRoutes(services));
   app.notFound((c) => c.json({ message: ERRORS.not_found.message }, 404));
   app.onError((error, c) => {

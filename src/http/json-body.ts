@@ -6,6 +6,11 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 /** Reads a JSON request body: 415 unless JSON, 413 past 64 KiB (checked while streaming), 400 if malformed. */
 export async function readJsonBody(c: Context): Promise<unknown> {
+  return (await readJsonText(c)).value;
+}
+
+/** The same, with the exact text received (for a signature over the body). */
+export async function readJsonText(c: Context): Promise<{ readonly text: string; readonly value: unknown }> {
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) throw new TesseraError('unsupported_media_type');
   const declared = Number(c.req.header('content-length') ?? '0');
@@ -13,7 +18,7 @@ export async function readJsonBody(c: Context): Promise<unknown> {
   const text = await readLimited(c.req.raw.body);
   const result = parseStrictJson(text);
   if (!result.ok) throw new TesseraError('bad_request', result.message);
-  return result.value;
+  return { text, value: result.value };
 }
 
 async function readLimited(body: ReadableStream<Uint8Array> | null): Promise<string> {

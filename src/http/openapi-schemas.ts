@@ -146,6 +146,11 @@ const TOKEN_METADATA: Schema = {
       type: 'string',
       description: 'Tessera extension, read-only: on a rotated token, the id of its replacement.',
     },
+    leakedAt: {
+      ...TIME,
+      description:
+        'Tessera extension, read-only: when this public token was reported as leaked; it keeps working.',
+    },
     graceUntil: {
       ...TIME,
       description:
@@ -340,13 +345,14 @@ const AUDIT_EVENT: Schema = {
         'token.delete',
         'token.refresh',
         'token.rotate',
+        'token.leak',
       ],
     },
     actor: {
       type: 'string',
       description: '`user:<username>` (dashboard), `token:<token id>` (API) or `operator` (command line).',
     },
-    channel: { type: 'string', enum: ['api', 'dashboard', 'cli'] },
+    channel: { type: 'string', enum: ['api', 'dashboard', 'cli', 'system'] },
     ip: { type: ['string', 'null'], description: 'The client address; null for the command line.' },
     target: { type: 'string', description: 'The token id or username the action applies to.' },
     details: { type: 'object', description: 'Metadata of the change (never a secret).' },

@@ -433,6 +433,100 @@ const AUDIT: Operation = {
   },
 };
 
+const GITHUB_LEAKS: Operation = {
+  operationId: 'githubSecretScanning',
+  summary: 'GitHub secret scanning partner endpoint',
+  description:
+    'Tessera extension, enabled by `leaks.github.publicKeys` in TESSERA_CONFIG. The body is GitHub’s array of ' +
+    'matches, signed with ECDSA (P-256, SHA-256) under the key named by `Github-Public-Key-Identifier`; the ' +
+    'signature (`Github-Public-Key-Signature`, base64 DER) is checked over the exact bytes before anything else. ' +
+    'A leaked secret token is revoked at once, a public token flagged with `leakedAt`. See docs/leaks.md.',
+  tags: ['leaks'],
+  security: [],
+  requestBody: {
+    required: true,
+    content: json(
+      { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'object', required: ['token', 'type'] } },
+      {
+        match: [
+          {
+            token: 'sk.eyJ1…',
+            type: 'tessera_secret_token',
+            url: 'https://github.com/o/r/blob/…',
+            source: 'content',
+          },
+        ],
+      },
+    ),
+  },
+  responses: {
+    '200': ok('One label per match, in order.', {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['token_raw', 'token_type', 'label'],
+        properties: {
+          token_raw: { type: 'string' },
+          token_type: { type: 'string' },
+          label: { type: 'string', enum: ['true_positive', 'false_positive'] },
+        },
+      },
+    }),
+    '400': errorResponse('Not JSON.', ['request body is not valid JSON']),
+    '401': errorResponse('No valid signature.', [
+      'signature missing or from an unknown key',
+      'signature does not match the body',
+    ]),
+    '404': errorResponse('No GitHub keys are configured.', [ERRORS.not_found.message]),
+    '422': errorResponse('Not a list of matches.', [
+      'the body must be an array of 1 to 1000 matches',
+      'each match needs a "token" string',
+      'each match needs a "type" string',
+    ]),
+  },
+};
+
+const REPORT_LEAK: Operation = {
+  operationId: 'reportLeak',
+  summary: 'Report a leaked token (any valid token of the same account)',
+  description:
+    'Tessera extension. A secret token is revoked at once (`action: revoked`), a public token flagged with ' +
+    '`leakedAt` and left working (`flagged`); `none` when that was done already. Recorded in the audit log.',
+  tags: ['leaks'],
+  security: TOKEN_SECURITY,
+  parameters: params('AccessToken'),
+  requestBody: {
+    required: true,
+    content: json(
+      {
+        type: 'object',
+        required: ['token'],
+        additionalProperties: false,
+        properties: { token: { type: 'string' }, url: { type: 'string', maxLength: 2048 } },
+      },
+      { report: { token: 'sk.eyJ1…', url: 'https://pastebin.example/abc' } },
+    ),
+  },
+  responses: {
+    '200': ok('What was done.', {
+      type: 'object',
+      required: ['id', 'action'],
+      properties: {
+        id: { type: 'string' },
+        action: { type: 'string', enum: ['revoked', 'flagged', 'none'] },
+      },
+    }),
+    '401': errorResponse('No valid access token.', [ERRORS.unauthorized.message]),
+    '422': errorResponse('Not a token of this account, or a bad body.', [
+      'token is not a token of this account',
+      'the body takes only token and url',
+      'token must be the leaked token',
+      'url must be a string of at most 2048 characters',
+    ]),
+    '429': errorResponse('Too many reports.', [ERRORS.rate_limited.message]),
+  },
+};
+
 const PROMETHEUS_EXAMPLE = [
   '# HELP tessera_decisions_total Verification decisions by outcome (allowed or the refusal reason).',
   '# TYPE tessera_decisions_total counter',
@@ -644,6 +738,7 @@ export function openApiDocument(publicUrl: string): object {
       { name: 'scopes', description: 'Scopes API v1' },
       { name: 'usage', description: 'Usage statistics (Tessera extension)' },
       { name: 'audit', description: 'Audit log (Tessera extension)' },
+      { name: 'leaks', description: 'Leak response (Tessera extension)' },
       {
         name: 'forward-auth',
         description: 'Decisions for API gateways (answered outside the web framework)',
@@ -663,6 +758,8 @@ export function openApiDocument(publicUrl: string): object {
       '/scopes/v1/{username}': { get: SCOPES },
       '/usage/v1/{username}': { get: USAGE },
       '/audit/v1/{username}': { get: AUDIT },
+      '/leaks/v1/github': { post: GITHUB_LEAKS },
+      '/leaks/v1/report': { post: REPORT_LEAK },
       '/auth/verify': VERIFY,
       '/auth/verify/{originalPath}': VERIFY_ENVOY,
     },

@@ -52,6 +52,7 @@ const READ_ONLY = [
   'rotatedFrom',
   'rotatedTo',
   'graceUntil',
+  'leakedAt',
 ];
 
 function parseFields(body: unknown, options: { readonly nullable: boolean }): Fields {

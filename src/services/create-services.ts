@@ -12,6 +12,7 @@ import { SqlStore } from '../storage/sql-store.ts';
 import { type AccountService, createAccountService } from './account-service.ts';
 import { type AuditService, createAuditService } from './audit-service.ts';
 import { ChangeFollower } from './change-follower.ts';
+import { createLeakService, type LeakService } from './leak-service.ts';
 import { MemoryLoginThrottle } from './login-throttle.ts';
 import { Metrics } from './metrics.ts';
 import { argon2Hasher, boundedHasher } from './passwords.ts';
@@ -43,6 +44,8 @@ export interface Services {
   readonly usageReports: UsageService;
   /** Reads accounts' audit logs. */
   readonly audit: AuditService;
+  /** Acts on leaked tokens (secret scanning, reports). */
+  readonly leaks: LeakService;
   readonly random: RandomSource;
   /** Dashboard sign-in, sessions and password confirmation. */
   readonly sessions: SessionService;
@@ -192,6 +195,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     verification,
     usageReports: createUsageService({ store, clock }),
     audit: createAuditService({ store }),
+    leaks: createLeakService({ store, tokens, cache, clock, random }),
     renderMetrics: () =>
       metrics.render(
         {

@@ -161,6 +161,12 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.alterTable('tokens').addColumn('grace_until', 'text').execute();
     },
   },
+  '0007_leaks': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // When a public token was reported as leaked (a leaked secret token is deleted instead).
+      await db.schema.alterTable('tokens').addColumn('leaked_at', 'text').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

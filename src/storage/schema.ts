@@ -30,6 +30,7 @@ export interface TokensTable {
   rotated_from: string | null;
   rotated_to: string | null;
   grace_until: string | null;
+  leaked_at: string | null;
 }
 
 export interface TokenEventsTable {

@@ -168,6 +168,23 @@ export class SqlStore implements Store {
     });
   }
 
+  async markLeaked(id: string, leakedAt: string, audit: readonly AuditEvent[] = []): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('tokens')
+        .set((eb) => ({ leaked_at: leakedAt, version: eb('version', '+', 1) }))
+        .where('id', '=', id)
+        .where('deleted_at', 'is', null)
+        .where('leaked_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return false;
+      await trx.insertInto('token_events').values({ token_id: id, at: leakedAt }).execute();
+      await this.#announce(trx, id);
+      await appendEvents(trx, audit);
+      return true;
+    });
+  }
+
   async appendAudit(events: readonly AuditEvent[]): Promise<void> {
     await appendEvents(this.#db, events);
   }
@@ -376,6 +393,7 @@ function toTokenRow(record: TokenRecord): TokensTable {
     rotated_from: record.rotation?.replaces ?? null,
     rotated_to: record.rotation?.replacedBy ?? null,
     grace_until: record.rotation?.graceUntil ?? null,
+    leaked_at: record.leakedAt ?? null,
   };
 }
 
@@ -398,6 +416,7 @@ function fromTokenRow(row: Selectable<TokensTable>): TokenRecord {
     deletedAt: row.deleted_at,
     version: Number(row.version),
     ...(row.last_used === null ? {} : { lastUsed: row.last_used }),
+    ...(row.leaked_at === null ? {} : { leakedAt: row.leaked_at }),
     ...(row.grace_until === null
       ? {}
       : {
