@@ -50,6 +50,8 @@ interface SeedToken {
   readonly scopes: readonly string[];
   readonly allowedUrls: readonly string[] | null;
   readonly daysAgo: number;
+  /** Days from NOW until it expires, if it does. */
+  readonly expiresInDays?: number;
   /** Requests per hour at the daily peak, per service. */
   readonly traffic: Readonly<Record<string, number>>;
 }
@@ -88,9 +90,13 @@ const SEED_TOKENS: readonly SeedToken[] = [
     scopes: ['styles:read', 'styles:tiles'],
     allowedUrls: ['https://staging.northwind.example'],
     daysAgo: 9,
+    expiresInDays: 21,
     traffic: {},
   },
 ];
+
+/** Rotated two hours before NOW with a day's grace: the tokens page shows both halves. */
+const ROTATED = 'iOS app';
 
 /** The default public token's own traffic: the early prototype still uses it. */
 const DEFAULT_TRAFFIC: Readonly<Record<string, number>> = { tiles: 160, styles: 30 };
@@ -202,11 +208,13 @@ async function seed(server: Server): Promise<void> {
       allowedUrls: token.allowedUrls,
       extensions: {},
       rateLimit: null,
-      expiresAt: null,
+      expiresAt: token.expiresInDays ? new Date(NOW + token.expiresInDays * DAY_MS).toISOString() : null,
     });
     increments.push(...usageFor(created.id, token.traffic, index + 2));
   }
   await services.store.addUsage(increments);
+  clock.set(NOW - 2 * HOUR_MS);
+  await services.tokens.rotate(operator, USERNAME, await tokenId(services, ROTATED), { gracePeriod: 86_400 });
   clock.set(NOW);
 }
 
@@ -289,8 +297,12 @@ async function otherPages(page: Page, server: Server): Promise<void> {
   const id = await tokenId(server.services, 'Geocoding backend');
   await page.goto(`${server.url}/account/tokens/${id}/delete`);
   await shoot(page, 'delete-token', { fullPage: true });
+  await page.goto(`${server.url}/account/tokens/${id}/rotate`);
+  await shoot(page, 'rotate-token', { fullPage: true });
   await page.goto(`${server.url}/account/statistics?period=30d&group=token`);
   await shoot(page, 'statistics');
+  await page.goto(`${server.url}/account/audit`);
+  await shoot(page, 'activity', { fullPage: true });
 }
 
 async function phone(browser: Browser, url: string): Promise<void> {

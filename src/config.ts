@@ -7,6 +7,15 @@ import { DEFAULT_ROUTES, ROUTE_PATTERN, type Route } from './core/routes.ts';
 import { SCOPE_ID_PATTERN, type Scope } from './core/scopes.ts';
 import { type KeyEncryptionKeys, parseKeyEncryptionKeys } from './storage/key-sealing.ts';
 
+export const WEBHOOK_EVENT_TYPES = [
+  'token.created',
+  'token.deleted',
+  'token.rotated',
+  'token.expiring',
+  'token.expired',
+  'token.leaked',
+] as const;
+
 export interface RateLimitConfig {
   readonly limit: number;
   readonly interval: number;
@@ -40,6 +49,28 @@ export interface Config {
   readonly trustedProxies: TrustedProxies;
   /** GitHub secret scanning's public keys (by key identifier); the partner endpoint is off without them. */
   readonly githubScanningKeys: ReadonlyMap<string, KeyObject>;
+  /** Where token events are POSTed, signed with each webhook's secret. */
+  readonly webhooks: readonly WebhookConfig[];
+  readonly lifecycle: LifecyclePolicy;
+}
+
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+export interface WebhookConfig {
+  readonly url: string;
+  readonly secret: string;
+  /** The event types it receives; every type when absent. */
+  readonly events: readonly WebhookEventType[];
+}
+
+/** Operator policies over token lifetimes (`lifecycle` in TESSERA_CONFIG). */
+export interface LifecyclePolicy {
+  /** pk/sk tokens expire at most this many days after they are created or changed; none when null. */
+  readonly maxLifetimeDays: number | null;
+  /** How long before its expiry a token's `token.expiring` event is sent. */
+  readonly expiringNoticeDays: number;
+  /** Tokens not used for this many days are revoked (the default token excepted); never when null. */
+  readonly revokeUnusedAfterDays: number | null;
 }
 
 const rateLimitSchema = z.strictObject({
@@ -82,6 +113,26 @@ const fileSchema = z
       .max(500)
       .optional(),
     usage: z.strictObject({ flushInterval: z.number().min(0.1).max(3600) }).default({ flushInterval: 5 }),
+    webhooks: z
+      .array(
+        z.strictObject({
+          url: z
+            .string()
+            .max(2048)
+            .regex(/^https?:\/\/[^\s]+$/, 'webhook URLs are http:// or https:// URLs'),
+          secret: z.string().min(16, 'a webhook secret has at least 16 characters').max(512),
+          events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional(),
+        }),
+      )
+      .max(20)
+      .default([]),
+    lifecycle: z
+      .strictObject({
+        maxLifetimeDays: z.number().int().min(1).max(3650).optional(),
+        expiringNoticeDays: z.number().int().min(1).max(90).default(7),
+        revokeUnusedAfterDays: z.number().int().min(1).max(3650).optional(),
+      })
+      .default({ expiringNoticeDays: 7 }),
     leaks: z
       .strictObject({
         github: z
@@ -128,6 +179,16 @@ export function loadConfig(env: Env = process.env): Config {
     usageFlushMs: Math.round(file.usage.flushInterval * 1000),
     trustedProxies: parseProxies(env.TESSERA_TRUSTED_PROXIES ?? ''),
     githubScanningKeys: parseScanningKeys(file.leaks.github?.publicKeys ?? []),
+    webhooks: Object.freeze(
+      file.webhooks.map((hook) =>
+        Object.freeze({ ...hook, events: hook.events ?? [...WEBHOOK_EVENT_TYPES] }),
+      ),
+    ),
+    lifecycle: Object.freeze({
+      maxLifetimeDays: file.lifecycle.maxLifetimeDays ?? null,
+      expiringNoticeDays: file.lifecycle.expiringNoticeDays,
+      revokeUnusedAfterDays: file.lifecycle.revokeUnusedAfterDays ?? null,
+    }),
   });
 }
 

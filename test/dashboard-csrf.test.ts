@@ -81,6 +81,18 @@ const ACTIONS: readonly Action[] = [
     fields: { password: PASSWORD },
     page: (id) => `/account/tokens/${id}/delete`,
   },
+  {
+    name: 'rotate',
+    path: (id) => `/account/tokens/${id}/rotate`,
+    fields: { gracePeriod: '3600', password: PASSWORD },
+    page: (id) => `/account/tokens/${id}/rotate`,
+  },
+  {
+    name: 'edit with an expiry',
+    path: (id) => `/account/tokens/${id}/edit`,
+    fields: { note: 'victim', scopes: 'styles:read', expiresAt: '2099-01-01T00:00', password: PASSWORD },
+    page: (id) => `/account/tokens/${id}/edit`,
+  },
   { name: 'sign-out', path: () => '/signout', fields: {}, page: () => '/account' },
   {
     name: 'password change',
@@ -240,6 +252,8 @@ describe('a cross-site post without cookies (SameSite=Lax keeps them home)', () 
       '/signin',
       '/account/tokens',
       `/account/tokens/${id}/delete`,
+      `/account/tokens/${id}/rotate`,
+      `/account/tokens/${id}/edit`,
       '/account/password',
     ]) {
       for (const headers of [
@@ -289,7 +303,7 @@ describe('login CSRF (T44)', () => {
 });
 
 describe('password confirmation (T45)', () => {
-  test('create, update, delete and refresh without a confirmation answer 403 with the password form', async () => {
+  test('create, update, delete, refresh and rotate without a confirmation answer 403 with the password form', async () => {
     const username = await account();
     const browser = await signedIn(username);
     const id = await secondToken(username);
@@ -299,6 +313,8 @@ describe('password confirmation (T45)', () => {
       [`/account/tokens/${id}/edit`, { note: 'renamed', scopes: 'styles:read' }],
       [`/account/tokens/${id}/delete`, {}],
       [`/account/tokens/${defaultId}/refresh`, {}],
+      [`/account/tokens/${id}/rotate`, { gracePeriod: '0' }],
+      [`/account/tokens/${defaultId}/rotate`, { gracePeriod: '86400' }],
     ];
     for (const [path, fields] of requests) {
       await unchanged(username, async () => {

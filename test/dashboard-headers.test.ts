@@ -85,6 +85,9 @@ describe('security headers on every dashboard page (T48)', () => {
       '/account/statistics',
       '/account/password',
       `/account/tokens/${tokenId}/delete`,
+      `/account/tokens/${tokenId}/rotate`,
+      `/account/tokens/${defaultId}/rotate`,
+      '/account/audit',
     ]) {
       assert.ok(seen.has(path), `the crawl reached ${path}`);
     }
@@ -250,6 +253,9 @@ describe('unexpected methods (T52)', () => {
       `/account/tokens/${tokenId}`,
       `/account/tokens/${tokenId}/delete`,
       `/account/tokens/${tokenId}/edit`,
+      `/account/tokens/${tokenId}/rotate`,
+      '/account/audit',
+      '/account/audit/export.csv',
       '/account/password',
     ];
     await browser.get('/account');

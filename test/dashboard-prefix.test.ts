@@ -47,6 +47,19 @@ for (const prefix of ['/t', '/tessera']) {
     assert.equal(created.location, `${prefix}/account`);
     const page = await client.get('/account');
     assert.match(page.text, /Token “prefixed” created/);
+
+    // Rotation and the activity log: every link, form and redirect keeps the prefix too.
+    const id = /<tr id="row-(c[a-z0-9]{24})">/.exec(page.text)?.[1] ?? '';
+    assert.ok(page.text.includes(`href="${prefix}/account/tokens/${id}/rotate"`));
+    assert.match(page.text, new RegExp(`href="${prefix}/account/audit"`));
+    const rotate = await client.get(`/account/tokens/${id}/rotate`);
+    assert.ok(rotate.text.includes(`action="${prefix}/account/tokens/${id}/rotate"`));
+    const rotated = await client.post(`/account/tokens/${id}/rotate`, { gracePeriod: '3600' });
+    assert.equal(rotated.status, 303, rotated.text);
+    assert.equal(rotated.location, `${prefix}/account`);
+    const audit = await client.get('/account/audit');
+    assert.match(audit.text, new RegExp(`href="${prefix}/account/audit/export\\.csv"`));
+    assert.match(audit.text, /Token rotated, old token kept for 1 hour/);
   });
 }
 

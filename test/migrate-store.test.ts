@@ -42,6 +42,8 @@ const TABLES = {
   sessions: ['id_hash'],
   signing_keys: ['kid'],
   audit_events: ['seq'],
+  webhook_deliveries: ['id'],
+  token_notices: ['token_id', 'kind'],
 } as const;
 type Dump = Record<keyof typeof TABLES, Record<string, unknown>[]>;
 
@@ -66,6 +68,7 @@ async function dump(url: string): Promise<Dump> {
     for (const row of result.token_events ?? []) row['seq'] = Number(row['seq']);
     for (const row of result.usage_counts ?? []) row['count'] = Number(row['count']);
     for (const row of result.audit_events ?? []) row['seq'] = Number(row['seq']);
+    for (const row of result.webhook_deliveries ?? []) row['attempts'] = Number(row['attempts']);
     return result as Dump;
   } finally {
     await db.destroy();
@@ -321,6 +324,8 @@ describe('migrate-store from SQLite to PostgreSQL and back', { skip: skip ?? fal
       sessions: 0,
       signing_keys: 0,
       audit_events: 0,
+      webhook_deliveries: 0,
+      token_notices: 0,
     });
   });
 

@@ -96,6 +96,7 @@ async function serve(args: readonly string[]): Promise<number> {
       logger.warn('signing keys not reloaded: the keys already loaded stay in use', {
         error: String((error as Error).message ?? error),
       }),
+    onWebhookError: (failure) => logger.warn('webhook delivery failed; it will be retried', failure),
     onClockSkew: (skewMs) =>
       logger.warn('this machine clock differs from the database clock', { skewSeconds: skewMs / 1000 }),
     onDatabaseWait: (error, retryInMs) =>

@@ -14,6 +14,7 @@ export const AUDIT_ACTIONS = [
   'token.refresh',
   'token.rotate',
   'token.leak',
+  'token.expiring',
   'token.expire',
 ] as const;
 

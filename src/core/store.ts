@@ -77,6 +77,9 @@ export interface TokenUsageRow {
   readonly count: number;
 }
 
+/** Notices sent about a token's expiry, each once. */
+export type NoticeKind = 'expiring' | 'expired';
+
 export interface AuditQuery {
   readonly username: string;
   readonly limit: number;
@@ -128,6 +131,15 @@ export interface Store {
   ): Promise<boolean>;
   /** Flags a live token as leaked (once); false when it is gone or flagged already. */
   markLeaked(id: string, leakedAt: string, audit?: readonly AuditEvent[]): Promise<boolean>;
+  /**
+   * Live tokens that expire in [from, to) and have no notice of this kind yet (`from` null: any
+   * time before `to`), oldest expiry first.
+   */
+  tokensToNotify(kind: NoticeKind, from: string | null, to: string, limit: number): Promise<TokenRecord[]>;
+  /** Records a notice once per token and kind, with its audit events; false when it was sent already. */
+  recordNotice(tokenId: string, kind: NoticeKind, at: string, audit: readonly AuditEvent[]): Promise<boolean>;
+  /** Live tokens other than the default last used (or, never used, created) before `before`. */
+  unusedTokens(before: string, limit: number): Promise<TokenRecord[]>;
   /** Appends events that record no write of this store (a sign-in, say). */
   appendAudit(events: readonly AuditEvent[]): Promise<void>;
   /** An account's events, newest first; undefined when `after` names no event of this account. */

@@ -41,26 +41,29 @@ export interface TemporaryRequest {
   readonly scopes: readonly string[];
 }
 
-export function planCreate(
-  request: CreateRequest,
-  context: { readonly authorizer: Authorizer; readonly catalogue: ScopeCatalogue; readonly now: number },
-): CreatePlan {
+/** What the planners need to know: who asks, the scopes, the time, and the operator's lifetime cap. */
+export interface PlanContext {
+  readonly authorizer: Authorizer;
+  readonly catalogue: ScopeCatalogue;
+  readonly now: number;
+  /** `lifecycle.maxLifetimeDays` in milliseconds: pk/sk tokens (the default excepted) expire within it. */
+  readonly maxLifetimeMs?: number | null;
+}
+
+export function planCreate(request: CreateRequest, context: PlanContext): CreatePlan {
   if (context.authorizer.kind === 'token' && context.authorizer.usage === 'tk') {
     throw new TesseraError('forbidden', 'temporary tokens may only create temporary tokens');
   }
   const scopes = checkScopes(request.scopes, context);
   checkAllowedUrls(request.allowedUrls);
   checkExpiresAt(request.expiresAt, context.now);
-  checkLifetime(request.expiresAt, context.authorizer);
+  const expiresAt = withinPolicy(request.expiresAt, context, 'default');
+  checkLifetime(expiresAt, context.authorizer);
   const usage = hasSecretScope(context.catalogue, scopes) ? 'sk' : 'pk';
-  return { ...request, scopes, usage };
+  return { ...request, expiresAt, scopes, usage };
 }
 
-export function planUpdate(
-  current: TokenRecord,
-  request: UpdateRequest,
-  context: { readonly authorizer: Authorizer; readonly catalogue: ScopeCatalogue; readonly now: number },
-): UpdatePlan {
+export function planUpdate(current: TokenRecord, request: UpdateRequest, context: PlanContext): UpdatePlan {
   if (context.authorizer.kind === 'token' && context.authorizer.usage === 'tk') {
     throw new TesseraError('forbidden', 'temporary tokens cannot update tokens');
   }
@@ -79,6 +82,7 @@ export function planUpdate(
   checkAllowedUrls(allowedUrls);
   const expiresAt = request.expiresAt === undefined ? current.expiresAt : request.expiresAt;
   if (request.expiresAt) checkExpiresAt(request.expiresAt, context.now);
+  if (request.expiresAt !== undefined && !current.isDefault) withinPolicy(expiresAt, context, 'refuse');
   if (request.expiresAt !== undefined) checkLifetime(expiresAt, context.authorizer);
   if (current.isDefault) checkDefaultToken({ allowedUrls, expiresAt });
   return {
@@ -103,7 +107,7 @@ export const MAX_GRACE_PERIOD_SECONDS = 604_800;
 export function planRotation(
   current: TokenRecord,
   gracePeriodSeconds: number,
-  context: { readonly authorizer: Authorizer; readonly catalogue: ScopeCatalogue; readonly now: number },
+  context: PlanContext,
 ): { readonly plan: CreatePlan; readonly graceUntil: string } {
   if (context.authorizer.kind === 'token' && context.authorizer.usage === 'tk') {
     throw new TesseraError('forbidden', 'temporary tokens cannot rotate tokens');
@@ -140,7 +144,8 @@ export function planRotation(
       allowedUrls: current.allowedUrls,
       extensions: current.extensions,
       rateLimit: current.rateLimit,
-      expiresAt: current.expiresAt,
+      // A replacement lives no longer than the operator allows, counted from now.
+      expiresAt: current.isDefault ? null : withinPolicy(current.expiresAt, context, 'clamp'),
     },
     graceUntil,
   };
@@ -204,6 +209,35 @@ function checkAllowedUrls(allowedUrls: readonly string[] | null): void {
       throw new TesseraError('invalid_field', 'allowedUrls contains an invalid URL');
     }
   }
+}
+
+/**
+ * The operator's maximum lifetime: a token without an expiry gets one (`default`) or is refused
+ * (`refuse`, for an update that removes it); one beyond the cap is refused, or brought within it
+ * (`clamp`, for a rotation's replacement).
+ */
+function withinPolicy(
+  expiresAt: string | null,
+  context: PlanContext,
+  missing: 'default' | 'refuse' | 'clamp',
+): string | null {
+  const max = context.maxLifetimeMs;
+  if (!max) return expiresAt;
+  const latest = context.now + max;
+  if (expiresAt !== null && Date.parse(expiresAt) <= latest) return expiresAt;
+  if (missing === 'clamp' || (missing === 'default' && expiresAt === null)) {
+    // A default expiry never outlives the token that asks for it either.
+    const { authorizer } = context;
+    const cap =
+      authorizer.kind === 'token' && authorizer.expires !== null
+        ? authorizer.expires * 1000
+        : Number.POSITIVE_INFINITY;
+    return new Date(Math.min(latest, Math.max(cap, context.now + 1000))).toISOString();
+  }
+  throw new TesseraError(
+    'invalid_field',
+    `expiresAt must be at most ${Math.round(max / 86_400_000)} days from now: the operator caps token lifetimes`,
+  );
 }
 
 function checkExpiresAt(expiresAt: string | null, now: number): void {

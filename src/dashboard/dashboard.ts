@@ -6,9 +6,11 @@ import { redact } from '../logging/logger.ts';
 import type { Services } from '../services/create-services.ts';
 import { formToken } from '../services/session-crypto.ts';
 import { isDatabaseUnavailable } from '../storage/database.ts';
+import { auditRoutes } from './audit-log.ts';
 import { authRoutes } from './auth-routes.ts';
 import { readForm } from './forms.ts';
 import { createKit, type DashboardEnv, type DashboardOptions, errorResponse, type Kit } from './kit.ts';
+import { rotateRoutes } from './rotate-routes.ts';
 import { isSameOriginRequest, securityHeaders, tokensEqual } from './security.ts';
 import { statisticsRoutes } from './statistics.ts';
 import { tokenRoutes } from './token-routes.ts';
@@ -33,7 +35,9 @@ export function dashboardRoutes(services: Services, options: DashboardOptions): 
   serveAssets(app);
   authRoutes(app, kit);
   tokenRoutes(app, kit);
+  rotateRoutes(app, kit);
   statisticsRoutes(app, kit);
+  auditRoutes(app, kit);
   // Registered last, so it answers only what no route above did: without it, a browser asking for a
   // mistyped /account page got the API's JSON 404.
   for (const path of PATHS) app.all(path, (c) => errorResponse(kit, c, 404, 'This page does not exist.'));

@@ -2,6 +2,7 @@ import { html } from 'hono/html';
 import type { Scope } from '../core/scopes.ts';
 import type { TokenMetadata } from '../core/tokens.ts';
 import type { Flash } from '../services/session-service.ts';
+import { type LifecycleContext, lifecycleNotes, rotationBlocker } from './token-lifecycle.ts';
 import { copyable, formTokenField, type Markup, type Notice, type PageContext, page, time } from './view.ts';
 
 export interface TokensView {
@@ -9,18 +10,25 @@ export interface TokensView {
   readonly tokens: readonly TokenMetadata[];
   readonly flash: Flash | undefined;
   readonly nextPage?: string;
+  /** The clock's time, to tell what has expired. */
+  readonly now: number;
 }
 
 export function tokensPage(context: PageContext, view: TokensView): Markup {
+  const shown = view.defaultToken ? [view.defaultToken, ...view.tokens] : view.tokens;
+  const lifecycle: LifecycleContext = {
+    now: view.now,
+    tokens: new Map(shown.map((token) => [token.id, token])),
+  };
   const body = html`<div class="page-heading">
 <h1>Access tokens</h1>
 <a class="button primary" href="${context.base}/account/tokens/new">Create a token</a>
 </div>
 ${view.flash?.reveal ? reveal(view.flash.reveal) : ''}
-${view.defaultToken ? defaultTokenCard(context, view.defaultToken) : ''}
+${view.defaultToken ? defaultTokenCard(context, view.defaultToken, lifecycle) : ''}
 <section aria-labelledby="tokens-heading">
 <h2 id="tokens-heading">Your tokens</h2>
-${view.tokens.length === 0 ? html`<p class="muted">No other tokens yet.</p>` : tokenTable(context, view.tokens)}
+${view.tokens.length === 0 ? html`<p class="muted">No other tokens yet.</p>` : tokenTable(context, view.tokens, lifecycle)}
 ${view.nextPage ? html`<p><a href="${context.base}/account?start=${view.nextPage}">More tokens</a></p>` : ''}
 </section>` as Markup;
   const notice: Notice | undefined = view.flash?.notice
@@ -41,27 +49,32 @@ ${copyable('new-token', token.token, 'New token')}
 </section>` as Markup;
 }
 
-function defaultTokenCard(context: PageContext, token: TokenMetadata): Markup {
-  return html`<section class="card" aria-labelledby="default-heading">
+function defaultTokenCard(context: PageContext, token: TokenMetadata, lifecycle: LifecycleContext): Markup {
+  return html`<section class="card" id="default-token-card" aria-labelledby="default-heading">
 <div class="card-heading">
 <h2 id="default-heading">Default public token</h2>
-${tokenMenu(context, token)}
+${tokenMenu(context, token, lifecycle.now)}
 </div>
-<p class="muted">Safe to use in a browser or app. It holds every public scope and cannot be deleted, only refreshed.</p>
+<p class="muted">Safe to use in a browser or app. It holds every public scope and cannot be deleted, only refreshed or rotated.</p>
 ${copyable('default-token', token.token ?? '', 'Default public token')}
+${lifecycleNotes(token, lifecycle)}
 <p class="meta">Last used: ${time(token.lastUsed)} · Created: ${time(token.created)}</p>
 </section>` as Markup;
 }
 
-function tokenTable(context: PageContext, tokens: readonly TokenMetadata[]): Markup {
-  const rows = tokens.map((token) => tokenRow(context, token));
+function tokenTable(
+  context: PageContext,
+  tokens: readonly TokenMetadata[],
+  lifecycle: LifecycleContext,
+): Markup {
+  const rows = tokens.map((token) => tokenRow(context, token, lifecycle));
   return html`<div class="table-wrap tokens-wrap"><table class="tokens">
 <thead><tr><th scope="col">Name</th><th scope="col">Token</th><th scope="col">Scopes</th><th scope="col">Allowed URLs</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
 <tbody>${rows}</tbody>
 </table></div>` as Markup;
 }
 
-function tokenRow(context: PageContext, token: TokenMetadata): Markup {
+function tokenRow(context: PageContext, token: TokenMetadata, lifecycle: LifecycleContext): Markup {
   const value =
     token.usage === 'pk' && token.token
       ? copyable(`token-${token.id}`, token.token, `Token ${token.note}`)
@@ -69,23 +82,31 @@ function tokenRow(context: PageContext, token: TokenMetadata): Markup {
   const urls = token.allowedUrls?.length
     ? html`<ul class="plain">${token.allowedUrls.map((url) => html`<li><code>${url}</code></li>`)}</ul>`
     : html`<span class="muted">Any</span>`;
-  return html`<tr>
+  return html`<tr id="row-${token.id}">
 <th scope="row" class="token-name">${token.note || html`<span class="muted">Unnamed</span>`}<span class="badge ${token.usage}">${token.usage === 'pk' ? 'Public' : 'Secret'}</span></th>
-<td>${value}</td>
+<td>${value}${lifecycleNotes(token, lifecycle)}</td>
 <td><ul class="plain scopes">${token.scopes.map((scope) => html`<li><code>${scope}</code></li>`)}</ul></td>
 <td>${urls}</td>
 <td>${time(token.lastUsed)}</td>
-<td>${tokenMenu(context, token)}</td>
+<td>${tokenMenu(context, token, lifecycle.now)}</td>
 </tr>` as Markup;
 }
 
-/** The menu next to each token: a disclosure that works without JavaScript. */
-function tokenMenu(context: PageContext, token: TokenMetadata): Markup {
+/**
+ * The menu next to each token: a disclosure that works without JavaScript. A replaced token can
+ * only be deleted (its replacement is the one to change); an expired one cannot be rotated.
+ */
+function tokenMenu(context: PageContext, token: TokenMetadata, now: number): Markup {
   const base = `${context.base}/account/tokens/${token.id}`;
+  const blocker = rotationBlocker(token, now);
+  const rotate = blocker
+    ? html`<li class="menu-note">${blocker === 'rotated' ? 'Replaced: edit or rotate its replacement' : 'Expired: cannot be rotated'}</li>`
+    : html`<li><a href="${base}/rotate">Rotate</a></li>`;
   const items = token.default
-    ? html`<li><a href="${base}/refresh">Refresh</a></li>`
-    : html`<li><a href="${base}/edit">Edit</a></li><li><a href="${base}/delete">Delete</a></li>`;
-  const name = token.default ? 'default public token' : `token ${token.note || token.id}`;
+    ? html`<li><a href="${base}/refresh">Refresh</a></li>${rotate}`
+    : html`${blocker === 'rotated' ? '' : html`<li><a href="${base}/edit">Edit</a></li>`}${rotate}<li><a href="${base}/delete">Delete</a></li>`;
+  const suffix = blocker === 'rotated' ? ' (replaced)' : '';
+  const name = token.default ? 'default public token' : `token ${token.note || token.id}${suffix}`;
   return html`<details class="menu">
 <summary>Menu<span class="visually-hidden"> for ${name}</span></summary>
 <ul>${items}</ul>
@@ -98,10 +119,14 @@ export interface TokenFormView {
   readonly note: string;
   readonly scopes: readonly string[];
   readonly allowedUrls: readonly string[];
+  /** The Expires field's text: what was sent, or the token's expiry to the minute. */
+  readonly expiresAt: string;
   readonly catalogue: readonly Scope[];
   /** Editing a public token: secret scopes cannot be added to it. */
   readonly publicOnly: boolean;
   readonly notice?: Notice;
+  /** The field the error is about, marked invalid. */
+  readonly invalid?: 'expiresAt';
 }
 
 export function tokenFormPage(context: PageContext, view: TokenFormView): Markup {
@@ -122,6 +147,7 @@ ${scopeGroup('Secret scopes', 'secret', view, view.publicOnly)}
 <textarea id="allowed-urls" name="allowedUrls" rows="4" spellcheck="false" aria-describedby="urls-hint">${view.allowedUrls.join('\n')}</textarea>
 <p id="urls-hint" class="hint">One per line, such as <code>https://example.com</code> or <code>https://example.com/maps</code>. Browsers on other sites are refused. Leave empty to allow any URL. This is not a secret: it keeps your public token from being reused on other websites, not from other programs.</p>
 </div>
+${expiryField(view)}
 <div class="actions">
 <button type="submit" class="button primary">${view.mode === 'create' ? 'Create token' : 'Update token'}</button>
 <a class="button secondary" href="${context.base}/account">Cancel</a>
@@ -158,4 +184,13 @@ function scopeGroup(
 <p class="hint">${hint}</p>
 <ul class="plain">${items}</ul>
 </fieldset>` as Markup;
+}
+
+function expiryField(view: TokenFormView): Markup {
+  const invalid = view.invalid === 'expiresAt' ? html` aria-invalid="true"` : '';
+  return html`<div class="field">
+<label for="expires-at">Expires (UTC)</label>
+<input id="expires-at" name="expiresAt" type="datetime-local" value="${view.expiresAt}"${invalid} aria-describedby="expires-hint">
+<p id="expires-hint" class="hint">Optional. A date and time in UTC, not your local time, such as <code>2027-12-31T23:59</code>. From then on the token is refused everywhere. Leave empty for a token that does not expire${view.mode === 'edit' ? ', or empty the field to remove its expiry' : ''}.</p>
+</div>` as Markup;
 }

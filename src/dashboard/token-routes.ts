@@ -1,11 +1,23 @@
 import type { Hono } from 'hono';
-import { isTesseraError, TesseraError } from '../core/errors.ts';
+import { TesseraError } from '../core/errors.ts';
 import { planCreate, planUpdate } from '../core/token-policy.ts';
 import type { TokenMetadata } from '../core/tokens.ts';
 import { parseCreateBody, parseUpdateBody } from '../http/token-bodies.ts';
 import { type RecentUsage, revokePage } from './confirm-pages.ts';
+import { type ExpiryField, expiryChange, expiryFieldValue, parseExpiryField } from './expiry.ts';
 import { type DashboardContext, type DashboardEnv, type Kit, requireConfirmation } from './kit.ts';
-import { type TokenFormView, tokenFormPage, tokensPage } from './token-pages.ts';
+import { refuse } from './rotate-routes.ts';
+import {
+  changedFields,
+  type FormError,
+  formView,
+  readTokenForm,
+  recordShape,
+  refusedOnForm,
+  urlsField,
+  validationFailure,
+} from './token-form.ts';
+import { tokenFormPage, tokensPage } from './token-pages.ts';
 
 const RECENT_DAYS = 30;
 
@@ -35,6 +47,7 @@ export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
       defaultToken: defaults.tokens[0],
       tokens: page.tokens,
       flash,
+      now: services.clock.now(),
       ...(page.next ? { nextPage: page.next } : {}),
     };
     return kit.html(c, tokensPage(kit.page(c), view));
@@ -43,24 +56,26 @@ export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
   app.get('/account/tokens/new', (c) =>
     kit.html(
       c,
-      tokenFormPage(kit.page(c), formView(kit, { mode: 'create', note: '', scopes: [], allowedUrls: [] })),
+      tokenFormPage(
+        kit.page(c),
+        formView(kit, { mode: 'create', note: '', scopes: [], allowedUrls: [], expiresAt: '' }),
+      ),
     ),
   );
 
   app.post('/account/tokens', async (c) => {
     const fields = readTokenForm(kit, c);
-    const rerender = (message: string) =>
-      kit.html(
-        c,
-        tokenFormPage(kit.page(c), formView(kit, { mode: 'create', ...fields, error: message })),
-        422,
-      );
+    const rerender = (error: FormError) =>
+      kit.html(c, tokenFormPage(kit.page(c), formView(kit, { mode: 'create', ...fields, error })), 422);
+    const expiry = parseExpiryField(fields.expiresAt);
+    if (!expiry.ok) return rerender({ message: expiry.message, field: 'expiresAt' });
     let request: ReturnType<typeof parseCreateBody>;
     try {
       request = parseCreateBody({
         note: fields.note,
         scopes: fields.scopes,
         ...urlsField(fields.allowedUrls),
+        ...(expiry.value ? { expiresAt: expiry.value } : {}),
       });
       planCreate(request, {
         authorizer: kit.authorizer(c),
@@ -72,7 +87,11 @@ export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
     }
     const gate = await requireConfirmation(kit, c, `create the token “${fields.note || 'Unnamed'}”`);
     if (!gate.confirmed) return gate.response;
-    const created = await tokens.create(kit.authorizer(c), usernameOf(c), request, originOf(c));
+    const created = await refusedOnForm(
+      () => tokens.create(kit.authorizer(c), usernameOf(c), request, originOf(c)),
+      rerender,
+    );
+    if (created instanceof Response) return created;
     await sessions.setFlash(kit.session(c), {
       notice: `Token “${created.note || 'Unnamed'}” created.`,
       reveal: { id: created.id, token: created.token ?? '', usage: created.usage },
@@ -83,26 +102,32 @@ export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
   app.get('/account/tokens/:id/edit', async (c) => {
     const token = await tokens.get(kit.authorizer(c), usernameOf(c), c.req.param('id'));
     if (token.default) return kit.redirect(c, `/account/tokens/${token.id}/refresh`);
-    const fields = { note: token.note, scopes: token.scopes, allowedUrls: token.allowedUrls ?? [] };
+    const refusal = await refuse(kit, c, token, 'edit');
+    if (refusal) return refusal;
+    const fields = {
+      note: token.note,
+      scopes: token.scopes,
+      allowedUrls: token.allowedUrls ?? [],
+      expiresAt: expiryFieldValue(token.expiresAt),
+    };
     return kit.html(c, tokenFormPage(kit.page(c), formView(kit, { mode: 'edit', token, ...fields })));
   });
 
   app.post('/account/tokens/:id/edit', async (c) => {
     const token = await tokens.get(kit.authorizer(c), usernameOf(c), c.req.param('id'));
     if (token.default) throw new TesseraError('forbidden', 'the default token can only be refreshed');
+    const refusal = await refuse(kit, c, token, 'edit');
+    if (refusal) return refusal;
     const fields = readTokenForm(kit, c);
-    const rerender = (message: string) =>
-      kit.html(
-        c,
-        tokenFormPage(kit.page(c), formView(kit, { mode: 'edit', token, ...fields, error: message })),
-        422,
-      );
+    const rerender = (error: FormError) =>
+      kit.html(c, tokenFormPage(kit.page(c), formView(kit, { mode: 'edit', token, ...fields, error })), 422);
+    const expiry: ExpiryField | undefined = expiryChange(fields.expiresAt, token.expiresAt);
+    if (expiry && !expiry.ok) return rerender({ message: expiry.message, field: 'expiresAt' });
     let request: ReturnType<typeof parseUpdateBody>;
     try {
       request = parseUpdateBody({
-        note: fields.note,
-        scopes: fields.scopes,
-        allowedUrls: fields.allowedUrls.length ? fields.allowedUrls : null,
+        ...changedFields(token, fields),
+        ...(expiry?.ok ? { expiresAt: expiry.value } : {}),
       });
       const record = { ...recordShape(token), isDefault: false };
       planUpdate(record, request, {
@@ -115,7 +140,11 @@ export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
     }
     const gate = await requireConfirmation(kit, c, `update the token “${token.note || 'Unnamed'}”`);
     if (!gate.confirmed) return gate.response;
-    const updated = await tokens.update(kit.authorizer(c), usernameOf(c), token.id, request, originOf(c));
+    const updated = await refusedOnForm(
+      () => tokens.update(kit.authorizer(c), usernameOf(c), token.id, request, originOf(c)),
+      rerender,
+    );
+    if (updated instanceof Response) return updated;
     await sessions.setFlash(kit.session(c), { notice: `Token “${updated.note || 'Unnamed'}” updated.` });
     return kit.redirect(c, '/account');
   });
@@ -148,71 +177,6 @@ export function tokenRoutes(app: Hono<DashboardEnv>, kit: Kit): void {
 
 function isNavigation(c: DashboardContext): boolean {
   return c.req.method === 'GET' && !(c.req.header('sec-purpose') ?? '').includes('prefetch');
-}
-
-interface TokenFields {
-  readonly note: string;
-  readonly scopes: readonly string[];
-  readonly allowedUrls: readonly string[];
-}
-
-function readTokenForm(kit: Kit, c: DashboardContext): TokenFields {
-  const form = kit.form(c);
-  const allowedUrls = form
-    .get('allowedUrls')
-    .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line !== '');
-  return { note: form.get('note').trim(), scopes: form.getAll('scopes'), allowedUrls };
-}
-
-function urlsField(urls: readonly string[]): { allowedUrls?: readonly string[] } {
-  return urls.length ? { allowedUrls: urls } : {};
-}
-
-function formView(
-  kit: Kit,
-  input: TokenFields & { mode: 'create' | 'edit'; token?: TokenMetadata; error?: string },
-): TokenFormView {
-  const base = kit.base();
-  return {
-    mode: input.mode,
-    action: input.token ? `${base}/account/tokens/${input.token.id}/edit` : `${base}/account/tokens`,
-    note: input.note,
-    scopes: input.scopes,
-    allowedUrls: input.allowedUrls,
-    catalogue: [...kit.services.catalogue.values()],
-    publicOnly: input.token?.usage === 'pk',
-    ...(input.error ? { notice: { kind: 'error', text: input.error } } : {}),
-  };
-}
-
-function validationFailure(error: unknown, rerender: (message: string) => Response): Response {
-  if (!isTesseraError(error) || error.status >= 500 || error.status === 401) throw error;
-  const message = error.message.charAt(0).toUpperCase() + error.message.slice(1);
-  return rerender(message.endsWith('.') ? message : `${message}.`);
-}
-
-/** Enough of a stored record for the update policy to judge the form before asking for the password. */
-function recordShape(token: TokenMetadata) {
-  return {
-    id: token.id,
-    username: '',
-    usage: token.usage,
-    isDefault: token.default,
-    note: token.note,
-    scopes: token.scopes,
-    allowedUrls: token.allowedUrls ?? null,
-    extensions: {},
-    rateLimit: token.rateLimit ?? null,
-    expiresAt: token.expiresAt ?? null,
-    tokenHash: '',
-    token: token.token ?? null,
-    created: token.created,
-    modified: token.modified,
-    deletedAt: null,
-    version: 0,
-  };
 }
 
 async function revocable(kit: Kit, c: DashboardContext, kind: 'delete' | 'refresh'): Promise<TokenMetadata> {

@@ -12,7 +12,7 @@ export interface PageContext {
   /** The form token for this browser, put in every form that changes something. */
   readonly formToken: string;
   /** Which navigation entry is current. */
-  readonly section?: 'tokens' | 'statistics' | 'password';
+  readonly section?: 'tokens' | 'statistics' | 'activity' | 'password';
 }
 
 export interface PageOptions {
@@ -58,6 +58,7 @@ ${brand}
 <ul>
 ${navLink(context, 'tokens', '/account', 'Tokens')}
 ${navLink(context, 'statistics', '/account/statistics', 'Statistics')}
+${navLink(context, 'activity', '/account/audit', 'Activity')}
 ${navLink(context, 'password', '/account/password', 'Password')}
 </ul>
 </nav>
@@ -94,6 +95,10 @@ export function copyable(id: string, value: string, label: string): Markup {
 /** ISO time as a short UTC text, with the machine-readable value beside it. */
 export function time(iso: string | null | undefined, fallback = 'Never'): Markup {
   if (!iso) return html`<span class="muted">${fallback}</span>` as Markup;
-  const shown = `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
-  return html`<time datetime="${iso}">${shown}</time>` as Markup;
+  return html`<time datetime="${iso}">${timeText(iso)}</time>` as Markup;
+}
+
+/** ISO time as the pages write it: `2027-03-10 08:15 UTC`. */
+export function timeText(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
 }

@@ -127,6 +127,7 @@ const FIELDS: Messages = {
     'rateLimit must be {"limit": <1..1000000000>, "interval": <seconds, 1..86400>} or null',
     'expiresAt must be an ISO 8601 time or null',
     'expiresAt must be in the future',
+    'expiresAt must be at most N days from now: the operator caps token lifetimes',
   ],
 };
 

@@ -9,10 +9,12 @@ import { migrateToLatest } from '../storage/migrations.ts';
 import { PostgresChangeListener } from '../storage/postgres-listener.ts';
 import { SqlSessionStore } from '../storage/sql-session-store.ts';
 import { SqlStore } from '../storage/sql-store.ts';
+import { WebhookOutbox } from '../storage/webhook-outbox.ts';
 import { type AccountService, createAccountService } from './account-service.ts';
 import { type AuditService, createAuditService } from './audit-service.ts';
 import { ChangeFollower } from './change-follower.ts';
 import { createLeakService, type LeakService } from './leak-service.ts';
+import { LifecycleSweeper } from './lifecycle-sweeper.ts';
 import { MemoryLoginThrottle } from './login-throttle.ts';
 import { Metrics } from './metrics.ts';
 import { argon2Hasher, boundedHasher } from './passwords.ts';
@@ -25,6 +27,7 @@ import { createTokenService, type TokenService } from './token-service.ts';
 import { UsageRecorder } from './usage-recorder.ts';
 import { createUsageService, type UsageService } from './usage-service.ts';
 import { createVerificationService, type VerificationService } from './verification-service.ts';
+import { WebhookSender } from './webhook-sender.ts';
 
 export interface Services {
   readonly config: Config;
@@ -46,6 +49,10 @@ export interface Services {
   readonly audit: AuditService;
   /** Acts on leaked tokens (secret scanning, reports). */
   readonly leaks: LeakService;
+  /** Sends queued webhook deliveries (a server's background work). */
+  readonly webhooks: WebhookSender;
+  /** Expiry notices and the unused-token policy (a server's background work). */
+  readonly lifecycle: LifecycleSweeper;
   readonly random: RandomSource;
   /** Dashboard sign-in, sessions and password confirmation. */
   readonly sessions: SessionService;
@@ -70,6 +77,12 @@ export interface ServiceOptions {
   readonly onKeyRingError?: (error: unknown) => void;
   /** Called at start when this machine's clock and the database's differ by more than 5 s. */
   readonly onClockSkew?: (skewMs: number) => void;
+  /** Called for each failed webhook attempt (never with the URL or the secret). */
+  readonly onWebhookError?: (error: {
+    readonly type: string;
+    readonly attempt: number;
+    readonly error: string;
+  }) => void;
 }
 
 const SEALED_KEYS_WITHOUT_KEK =
@@ -136,7 +149,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   }
   if (databaseKeys && Math.abs(databaseKeys.clockSkewMs) > 5000)
     options.onClockSkew?.(databaseKeys.clockSkewMs);
-  const store = new SqlStore(db);
+  const store = new SqlStore(db, { webhooks: config.webhooks });
   const keyRing = databaseKeys ?? managedFileKeyRing(new FileKeyRing(config.dataDir, clock));
   const random = systemRandom;
   const cache = new TokenCache();
@@ -148,6 +161,11 @@ export async function createServices(config: Config, options: ServiceOptions = {
     ...(databaseKeys ? { onKeysChanged: () => void databaseKeys.refresh() } : {}),
   });
   const usage = new UsageRecorder(store);
+  const webhooks = new WebhookSender(new WebhookOutbox(db), config.webhooks, {
+    clock,
+    ...(options.onWebhookError ? { onError: options.onWebhookError } : {}),
+  });
+  const lifecycle = new LifecycleSweeper({ store, cache, policy: config.lifecycle, clock, random });
   const redisLimiter = config.redisUrl
     ? new RedisRateLimiter({
         url: config.redisUrl,
@@ -155,7 +173,15 @@ export async function createServices(config: Config, options: ServiceOptions = {
       })
     : undefined;
   const rateLimiter: RateLimiter = redisLimiter ?? new MemoryRateLimiter();
-  const tokens = createTokenService({ store, keyRing, catalogue, clock, random, cache });
+  const tokens = createTokenService({
+    store,
+    keyRing,
+    catalogue,
+    clock,
+    random,
+    cache,
+    maxLifetimeDays: config.lifecycle.maxLifetimeDays,
+  });
   const verification = createVerificationService({
     tokens,
     routes: compileRoutes(config.routes),
@@ -196,6 +222,8 @@ export async function createServices(config: Config, options: ServiceOptions = {
     usageReports: createUsageService({ store, clock }),
     audit: createAuditService({ store }),
     leaks: createLeakService({ store, tokens, cache, clock, random }),
+    webhooks,
+    lifecycle,
     renderMetrics: () =>
       metrics.render(
         {
@@ -206,6 +234,11 @@ export async function createServices(config: Config, options: ServiceOptions = {
           usageFlushErrors: () => usage.flushErrors,
           usageDropped: () => usage.dropped,
           changeFollowerErrors: () => changes.errors,
+          webhooks: () => ({
+            delivered: webhooks.delivered,
+            retried: webhooks.retried,
+            failed: webhooks.failed,
+          }),
           keyRingErrors: () => databaseKeys?.errors ?? 0,
           keyRing: () =>
             databaseKeys
@@ -231,8 +264,12 @@ export async function createServices(config: Config, options: ServiceOptions = {
       databaseKeys?.start();
       usage.start(config.usageFlushMs);
       await redisLimiter?.start();
+      webhooks.start();
+      lifecycle.start();
     },
     async close() {
+      await lifecycle.stop();
+      await webhooks.stop();
       await changes.stop();
       databaseKeys?.stop();
       await redisLimiter?.close();

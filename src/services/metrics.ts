@@ -11,6 +11,8 @@ export interface MetricsSources {
   changeFollowerErrors(): number;
   /** Failed reloads of the signing keys kept in the database. */
   keyRingErrors(): number;
+  /** Webhook attempts by this process since it started. */
+  webhooks(): { readonly delivered: number; readonly retried: number; readonly failed: number };
   /** Signing keys kept in the database; undefined when they are kept in the data folder. */
   keyRing():
     | { readonly size: number; readonly lastRefreshAt: number; readonly clockSkewMs: number }
@@ -104,6 +106,11 @@ export class Metrics {
       'Failed reloads of the signing keys kept in the database.',
     );
     lines.push(`tessera_key_ring_errors_total ${sources.keyRingErrors()}`);
+    const hooks = sources.webhooks();
+    metric('tessera_webhook_attempts_total', 'counter', 'Webhook delivery attempts by outcome.');
+    for (const outcome of ['delivered', 'retried', 'failed'] as const) {
+      lines.push(`tessera_webhook_attempts_total{outcome="${outcome}"} ${hooks[outcome]}`);
+    }
     const ring = sources.keyRing();
     if (ring) {
       metric('tessera_signing_keys', 'gauge', 'Signing keys for temporary tokens this node holds.');

@@ -36,6 +36,8 @@ export interface TokenServiceDeps {
   readonly random: RandomSource;
   /** Positive verdicts by token string; changes through this service evict at once. */
   readonly cache: TokenCache;
+  /** `lifecycle.maxLifetimeDays` of TESSERA_CONFIG, in days; no cap when null or absent. */
+  readonly maxLifetimeDays?: number | null;
 }
 
 export interface Inspection {
@@ -102,6 +104,7 @@ export const OUTAGE_GRACE_MS = 5000;
 export function createTokenService(deps: TokenServiceDeps) {
   const { store, keyRing, catalogue, clock, random, cache } = deps;
   const updateLock = new KeyedLock();
+  const maxLifetimeMs = deps.maxLifetimeDays ? deps.maxLifetimeDays * 86_400_000 : null;
 
   function audited(
     action: AuditAction,
@@ -223,7 +226,7 @@ export function createTokenService(deps: TokenServiceDeps) {
   ): Promise<TokenMetadata> {
     await authorize(authorizer, username, 'tokens:write');
     const now = clock.now();
-    const plan = planCreate(request, { authorizer, catalogue, now });
+    const plan = planCreate(request, { authorizer, catalogue, now, maxLifetimeMs });
     const { record, token } = issueToken({ username, plan, isDefault: false, now }, random);
     await store.insertToken(
       record,
@@ -265,7 +268,7 @@ export function createTokenService(deps: TokenServiceDeps) {
       for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
         const current = await findLive(username, id);
         const now = clock.now();
-        const plan = planUpdate(current, request, { authorizer, catalogue, now });
+        const plan = planUpdate(current, request, { authorizer, catalogue, now, maxLifetimeMs });
         if (Object.keys(request).length === 0) return toMetadata(current);
         const modified = isoTime(Math.max(now, Date.parse(current.modified) + 1));
         const audit = audited('token.update', authorizer, origin, username, id, now, {
@@ -316,7 +319,12 @@ export function createTokenService(deps: TokenServiceDeps) {
     return updateLock.run(id, async () => {
       const current = await findLive(username, id);
       const now = clock.now();
-      const { plan, graceUntil } = planRotation(current, request.gracePeriod, { authorizer, catalogue, now });
+      const { plan, graceUntil } = planRotation(current, request.gracePeriod, {
+        authorizer,
+        catalogue,
+        now,
+        maxLifetimeMs,
+      });
       const issued = issueToken({ username, plan, isDefault: current.isDefault, now }, random);
       const record = { ...issued.record, rotation: { replaces: id, graceUntil } };
       const audit = audited('token.rotate', authorizer, origin, username, id, now, {

@@ -17,6 +17,8 @@ const TABLES: readonly TableName[] = [
   'sessions',
   'signing_keys',
   'audit_events',
+  'webhook_deliveries',
+  'token_notices',
 ];
 
 /** Each table's primary key, the order its rows are paged in. */
@@ -28,6 +30,8 @@ const KEYS: { readonly [T in TableName]: readonly (keyof Database[T] & string)[]
   sessions: ['id_hash'],
   signing_keys: ['kid'],
   audit_events: ['seq'],
+  webhook_deliveries: ['id'],
+  token_notices: ['token_id', 'kind'],
 };
 
 /** PostgreSQL hands int8 back as a string; a SQLite target should get numbers, as it would from Tessera. */
@@ -39,6 +43,8 @@ const INTEGERS: { readonly [T in TableName]: readonly (keyof Database[T] & strin
   sessions: ['confirm_failures'],
   signing_keys: [],
   audit_events: ['seq'],
+  webhook_deliveries: ['attempts'],
+  token_notices: [],
 };
 
 type Row = Record<string, unknown>;

@@ -167,6 +167,40 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.alterTable('tokens').addColumn('leaked_at', 'text').execute();
     },
   },
+  '0008_webhooks_and_notices': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // The outbox: one row per event and webhook, written in the transaction of the change.
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('id', 'text', (col) => col.primaryKey())
+        .addColumn('url', 'text', (col) => col.notNull())
+        .addColumn('event_id', 'text', (col) => col.notNull())
+        .addColumn('type', 'text', (col) => col.notNull())
+        .addColumn('payload', 'text', (col) => col.notNull())
+        .addColumn('status', 'text', (col) => col.notNull())
+        .addColumn('attempts', 'integer', (col) => col.notNull())
+        .addColumn('next_attempt_at', 'text', (col) => col.notNull())
+        .addColumn('lease_until', 'text')
+        .addColumn('last_error', 'text')
+        .addColumn('created', 'text', (col) => col.notNull())
+        .addColumn('finished_at', 'text')
+        .addUniqueConstraint('webhook_deliveries_once', ['url', 'event_id'])
+        .execute();
+      await db.schema
+        .createIndex('webhook_deliveries_due')
+        .on('webhook_deliveries')
+        .columns(['status', 'next_attempt_at'])
+        .execute();
+      // Notices sent once per token and kind (expiring, expired), whichever node sends them.
+      await db.schema
+        .createTable('token_notices')
+        .addColumn('token_id', 'text', (col) => col.notNull())
+        .addColumn('kind', 'text', (col) => col.notNull())
+        .addColumn('at', 'text', (col) => col.notNull())
+        .addPrimaryKeyConstraint('token_notices_key', ['token_id', 'kind'])
+        .execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -82,6 +82,29 @@ export interface AuditEventsTable {
   details: string | null;
 }
 
+export interface WebhookDeliveriesTable {
+  id: string;
+  url: string;
+  event_id: string;
+  type: string;
+  /** The JSON body to POST: `{id, type, time, data}`; never a secret. */
+  payload: string;
+  /** `pending`, `delivered` or `failed`. */
+  status: string;
+  attempts: number;
+  next_attempt_at: string;
+  lease_until: string | null;
+  last_error: string | null;
+  created: string;
+  finished_at: string | null;
+}
+
+export interface TokenNoticesTable {
+  token_id: string;
+  kind: string;
+  at: string;
+}
+
 export interface Database {
   accounts: AccountsTable;
   tokens: TokensTable;
@@ -90,4 +113,6 @@ export interface Database {
   sessions: SessionsTable;
   signing_keys: SigningKeysTable;
   audit_events: AuditEventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  token_notices: TokenNoticesTable;
 }

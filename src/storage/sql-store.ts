@@ -1,8 +1,10 @@
+import { createHash, randomUUID } from 'node:crypto';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { AuditAction, AuditChannel, AuditEvent } from '../core/audit.ts';
 import type {
   AccountRecord,
   AuditQuery,
+  NoticeKind,
   Store,
   TokenChange,
   TokenChanges,
@@ -15,6 +17,7 @@ import type {
 } from '../core/store.ts';
 import type { PersistentUsage } from '../core/token-format.ts';
 import type { TokenRecord } from '../core/tokens.ts';
+import { toWebhookEvent } from '../core/webhook-events.ts';
 import { isPostgres } from './database.ts';
 import { CHANGE_CHANNEL } from './postgres-listener.ts';
 import type { AccountsTable, Database, TokensTable } from './schema.ts';
@@ -25,9 +28,13 @@ export class SqlStore implements Store {
 
   readonly #postgres: boolean;
 
-  constructor(db: Kysely<Database>) {
+  readonly #hooks: readonly OutboxWebhook[];
+
+  /** `webhooks`: where events go; each event is queued for them in the transaction that records it. */
+  constructor(db: Kysely<Database>, options: { readonly webhooks?: readonly OutboxWebhook[] } = {}) {
     this.#db = db;
     this.#postgres = isPostgres(db);
+    this.#hooks = options.webhooks ?? [];
   }
 
   async createAccount(
@@ -43,7 +50,7 @@ export class SqlStore implements Store {
         .executeTakeFirst();
       if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return false;
       await trx.insertInto('tokens').values(toTokenRow(defaultToken)).execute();
-      await appendEvents(trx, audit);
+      await appendEvents(trx, audit, this.#hooks);
       return true;
     });
   }
@@ -62,7 +69,7 @@ export class SqlStore implements Store {
       return void (await this.#db.insertInto('tokens').values(toTokenRow(record)).execute());
     await this.#db.transaction().execute(async (trx) => {
       await trx.insertInto('tokens').values(toTokenRow(record)).execute();
-      await appendEvents(trx, audit);
+      await appendEvents(trx, audit, this.#hooks);
     });
   }
 
@@ -107,7 +114,7 @@ export class SqlStore implements Store {
       if (Number(result.numUpdatedRows) === 0) return false;
       await trx.insertInto('token_events').values({ token_id: id, at: changes.modified }).execute();
       await this.#announce(trx, id);
-      await appendEvents(trx, audit);
+      await appendEvents(trx, audit, this.#hooks);
       return true;
     });
     return updated ? this.findToken(id) : undefined;
@@ -130,7 +137,7 @@ export class SqlStore implements Store {
       await trx.insertInto('token_events').values({ token_id: id, at: deletedAt }).execute();
       await this.#announce(trx, id);
       if (replacement) await trx.insertInto('tokens').values(toTokenRow(replacement)).execute();
-      await appendEvents(trx, audit);
+      await appendEvents(trx, audit, this.#hooks);
       return true;
     });
   }
@@ -163,7 +170,7 @@ export class SqlStore implements Store {
       await trx.insertInto('token_events').values({ token_id: id, at: retire.modified }).execute();
       await this.#announce(trx, id);
       await trx.insertInto('tokens').values(toTokenRow(replacement)).execute();
-      await appendEvents(trx, audit);
+      await appendEvents(trx, audit, this.#hooks);
       return true;
     });
   }
@@ -180,13 +187,71 @@ export class SqlStore implements Store {
       if (Number(result.numUpdatedRows) === 0) return false;
       await trx.insertInto('token_events').values({ token_id: id, at: leakedAt }).execute();
       await this.#announce(trx, id);
-      await appendEvents(trx, audit);
+      await appendEvents(trx, audit, this.#hooks);
       return true;
     });
   }
 
+  async tokensToNotify(
+    kind: NoticeKind,
+    from: string | null,
+    to: string,
+    limit: number,
+  ): Promise<TokenRecord[]> {
+    let select = this.#db
+      .selectFrom('tokens')
+      .selectAll()
+      .where('deleted_at', 'is', null)
+      .where('expires_at', 'is not', null)
+      .where('expires_at', '<', to)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('token_notices')
+              .select('token_notices.token_id')
+              .whereRef('token_notices.token_id', '=', 'tokens.id')
+              .where('token_notices.kind', '=', kind),
+          ),
+        ),
+      );
+    if (from !== null) select = select.where('expires_at', '>=', from);
+    const rows = await select.orderBy('expires_at').limit(limit).execute();
+    return rows.map(fromTokenRow);
+  }
+
+  async recordNotice(
+    tokenId: string,
+    kind: NoticeKind,
+    at: string,
+    audit: readonly AuditEvent[],
+  ): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      const inserted = await trx
+        .insertInto('token_notices')
+        .values({ token_id: tokenId, kind, at })
+        .onConflict((oc) => oc.columns(['token_id', 'kind']).doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return false;
+      await appendEvents(trx, audit, this.#hooks);
+      return true;
+    });
+  }
+
+  async unusedTokens(before: string, limit: number): Promise<TokenRecord[]> {
+    const rows = await this.#db
+      .selectFrom('tokens')
+      .selectAll()
+      .where('deleted_at', 'is', null)
+      .where('is_default', '=', 0)
+      .where((eb) => eb(eb.fn.coalesce('last_used', 'created'), '<', before))
+      .orderBy('created')
+      .limit(limit)
+      .execute();
+    return rows.map(fromTokenRow);
+  }
+
   async appendAudit(events: readonly AuditEvent[]): Promise<void> {
-    await appendEvents(this.#db, events);
+    await appendEvents(this.#db, events, this.#hooks);
   }
 
   async listAudit(query: AuditQuery): Promise<AuditEvent[] | undefined> {
@@ -302,9 +367,49 @@ export class SqlStore implements Store {
   }
 }
 
-/** Appends audit events inside the caller's transaction. */
-export async function appendEvents(db: Kysely<Database>, events: readonly AuditEvent[]): Promise<void> {
+/** A webhook as the outbox knows it: where, and which event types. */
+export interface OutboxWebhook {
+  readonly url: string;
+  readonly events: readonly string[];
+}
+
+/** The outbox names a webhook by a digest of its URL: URLs (Slack's, say) can be secrets themselves. */
+export function webhookKey(url: string): string {
+  return createHash('sha256').update(url).digest('hex');
+}
+
+/**
+ * Appends audit events inside the caller's transaction, and queues each one that is a webhook
+ * event for every webhook that wants it: nothing is delivered that did not commit, nothing that
+ * committed is lost.
+ */
+export async function appendEvents(
+  db: Kysely<Database>,
+  events: readonly AuditEvent[],
+  hooks: readonly OutboxWebhook[] = [],
+): Promise<void> {
   if (events.length === 0) return;
+  const deliveries = events.flatMap((event) => {
+    const message = hooks.length > 0 ? toWebhookEvent(event) : undefined;
+    if (!message) return [];
+    return hooks
+      .filter((hook) => hook.events.includes(message.type))
+      .map((hook) => ({
+        id: randomUUID(),
+        url: webhookKey(hook.url),
+        event_id: event.id,
+        type: message.type,
+        payload: message.body,
+        status: 'pending',
+        attempts: 0,
+        next_attempt_at: event.time,
+        lease_until: null,
+        last_error: null,
+        created: event.time,
+        finished_at: null,
+      }));
+  });
+  if (deliveries.length > 0) await db.insertInto('webhook_deliveries').values(deliveries).execute();
   await db
     .insertInto('audit_events')
     .values(

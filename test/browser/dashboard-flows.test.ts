@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { api } from '../helpers/api.ts';
@@ -94,6 +95,17 @@ async function operatorToken(
   });
   assert.ok(created.token);
   return { id: created.id, token: created.token };
+}
+
+/** The live token of `username` named `note`. */
+async function tokenNamedLive(username: string, note: string): Promise<{ id: string }> {
+  const page = await server.services.tokens.list({ kind: 'operator' }, username, {
+    sortBy: 'created',
+    limit: 100,
+  });
+  const token = page.tokens.find((entry) => entry.note === note);
+  assert.ok(token, `a token named ${note}`);
+  return token;
 }
 
 /** Signs in and asserts it landed on the tokens page. */
@@ -556,6 +568,8 @@ describe('dashboard happy flows in Chromium', { skip }, () => {
       await page.keyboard.press('Tab');
       assert.equal(await activeText(page), 'Edit');
       await page.keyboard.press('Tab');
+      assert.equal(await activeText(page), 'Rotate');
+      await page.keyboard.press('Tab');
       assert.equal(await activeText(page), 'Delete');
       await assertFocusVisible(page);
       await andWaitForPage(page, () => page.keyboard.press('Enter'));
@@ -581,6 +595,182 @@ describe('dashboard happy flows in Chromium', { skip }, () => {
         assert.equal(path(page), '/account/tokens/new');
         await assertNoHorizontalScroll(page);
         assert.equal(await page.getByRole('button', { name: 'Create token' }).isVisible(), true);
+      },
+      { viewport: { width: 390, height: 844 } },
+    ));
+
+  test('rotate with the keyboard only: menu, grace period, Yes, password; the new token once, the old one until its grace ends', () =>
+    withPage(async ({ page }) => {
+      const { username } = await newAccount('turner');
+      const old = await operatorToken(username, { note: 'Backend', scopes: ['tokens:read'] });
+      await signInToAccount(page, username);
+
+      await tabTo(page, 'SUMMARY', 'Menu for token Backend');
+      await page.keyboard.press('Enter');
+      await page.keyboard.press('Tab');
+      assert.equal(await activeText(page), 'Edit');
+      await page.keyboard.press('Tab');
+      assert.equal(await activeText(page), 'Rotate');
+      await assertFocusVisible(page);
+      await andWaitForPage(page, () => page.keyboard.press('Enter'));
+      assert.equal(path(page), `/account/tokens/${old.id}/rotate`);
+      await page.getByRole('heading', { name: 'Rotate token', level: 1 }).waitFor();
+
+      const grace = page.getByRole('group', { name: 'Grace period' });
+      const labels = await grace
+        .getByRole('radio')
+        .evaluateAll((radios) => radios.map((radio) => radio.labels?.[0]?.textContent?.trim()));
+      assert.deepEqual(labels, [
+        'No grace period: the old token stops working now',
+        '1 hour',
+        '1 day',
+        '7 days',
+      ]);
+      assert.equal(
+        await grace.getByRole('radio', { name: '1 day' }).isChecked(),
+        true,
+        '1 day is preselected',
+      );
+      await tabTo(page, 'INPUT', '');
+      assert.equal(
+        await page.evaluate('document.activeElement.value'),
+        '86400',
+        'Tab reaches the chosen period',
+      );
+      await assertFocusVisible(page);
+      await page.keyboard.press('ArrowUp');
+      assert.equal(
+        await grace.getByRole('radio', { name: '1 hour' }).isChecked(),
+        true,
+        'arrows choose another',
+      );
+      await page.keyboard.press('Tab');
+      assert.equal(await activeText(page), 'Yes, rotate token');
+      await andWaitForPage(page, () => page.keyboard.press('Enter'));
+
+      assert.ok(await isAskingForPassword(page));
+      assert.equal(await page.evaluate('document.activeElement.id'), 'confirm-password');
+      await page.keyboard.type(TEST_PASSWORD);
+      const rotatedAt = clock.now();
+      await andWaitForPage(page, () => page.keyboard.press('Enter'));
+      assert.equal(path(page), '/account');
+      const until = new Date(rotatedAt + 60 * MINUTE).toISOString();
+      const shown = `${until.slice(0, 10)} ${until.slice(11, 16)} UTC`;
+      assert.equal(
+        await noticeText(page),
+        `Token “Backend” rotated. The old token keeps working until ${shown}, then it is refused everywhere.`,
+      );
+      const reveal = page.getByRole('region', { name: 'Your new token' });
+      await reveal.getByText('This is your only chance to copy this secret token.').waitFor();
+      const fresh = await readToken(page, 'New token');
+      assert.match(fresh, /^sk\./);
+      assert.equal(await reveal.getByRole('button', { name: 'Copy' }).isVisible(), true);
+
+      const oldRow = page.locator(`#row-${old.id}`);
+      assert.match(
+        (await oldRow.textContent()) ?? '',
+        new RegExp(`Replaced by “Backend”: keeps working until ${shown}\\.`),
+      );
+      const oldMenu = tokenMenu(page, 'Backend (replaced)');
+      await oldMenu.locator('summary').click();
+      assert.deepEqual(await oldMenu.getByRole('link').allTextContents(), ['Delete']);
+      await oldMenu.getByText('Replaced: edit or rotate its replacement').waitFor();
+
+      assert.equal(
+        await retrieveCode(old.token),
+        'TokenValid',
+        'the old token works during the grace period',
+      );
+      assert.equal(await retrieveCode(fresh), 'TokenValid');
+      await page.reload();
+      assert.equal(await page.getByRole('region', { name: 'Your new token' }).count(), 0, 'shown once');
+      assert.equal((await page.content()).includes(fresh), false);
+      clock.advance(60 * MINUTE);
+      assert.equal(await retrieveCode(old.token), 'TokenExpired', 'and is refused after it');
+      assert.equal(await retrieveCode(fresh), 'TokenValid');
+    }));
+
+  test('Activity: what was just done, in words, newest first; both downloads save the whole log', () =>
+    withPage(async ({ page }) => {
+      const { username } = await newAccount('auditor');
+      await signInToAccount(page, username);
+      await createThroughForm(page, { name: 'Audited', check: ['styles:read'] }, { expectPassword: true });
+      await clickAndWait(page, page.getByRole('link', { name: 'Activity' }));
+      assert.equal(path(page), '/account/audit');
+      await page.getByRole('heading', { name: 'Activity', level: 1 }).waitFor();
+      const table = page.getByRole('table', { name: 'Audit log, newest first' });
+      const headings = await table.locator('thead th').allTextContents();
+      assert.deepEqual(headings, ['Time (UTC)', 'Action', 'Who', 'Channel', 'Address', 'Token or account']);
+      const rows = await table
+        .locator('tbody tr')
+        .evaluateAll((trs) =>
+          trs.map((tr) => [...tr.children].slice(1, 5).map((cell) => (cell.textContent ?? '').trim())),
+        );
+      assert.deepEqual(rows.slice(0, 2), [
+        ['Token created (public)', `You (${username})`, 'Dashboard', '127.0.0.1'],
+        ['Signed in', `You (${username})`, 'Dashboard', '127.0.0.1'],
+      ]);
+      assert.match(
+        (await table.locator('tbody tr').first().locator('td').last().textContent()) ?? '',
+        /^“Audited” c[a-z0-9]{24}$/,
+      );
+
+      for (const [name, suffix] of [
+        ['Download CSV', 'csv'],
+        ['Download JSON', 'json'],
+      ] as const) {
+        const saved = page.waitForEvent('download');
+        await page.getByRole('link', { name }).click();
+        const download = await saved;
+        const today = new Date(clock.now()).toISOString().slice(0, 10);
+        assert.equal(download.suggestedFilename(), `tessera-audit-${username}-${today}.${suffix}`);
+        const body = await readFile((await download.path()) ?? '', 'utf8');
+        if (suffix === 'csv') {
+          const lines = body.trimEnd().split('\r\n');
+          assert.equal(lines[0], 'time,action,description,actor,channel,ip,target,target_name,details,id');
+          assert.equal(lines.length - 1, rows.length);
+        } else {
+          assert.equal((JSON.parse(body) as unknown[]).length, rows.length);
+        }
+        assert.doesNotMatch(body, /\b(pk|sk)\.ey/, 'no token in the file');
+      }
+      assert.equal(path(page), '/account/audit', 'a download leaves the page where it was');
+    }));
+
+  test('phone viewport: an expiry set on the form, rotation notes and the activity log fit the width', () =>
+    withPage(
+      async ({ page }) => {
+        const { username } = await newAccount('pocket');
+        const rotated = await operatorToken(username, {
+          note: 'Rotated on a phone',
+          scopes: ['styles:read'],
+        });
+        await server.services.tokens.rotate({ kind: 'operator' }, username, rotated.id, {
+          gracePeriod: 604_800,
+        });
+        await signInToAccount(page, username);
+        await clickAndWait(page, page.getByRole('link', { name: 'Create a token' }));
+        const expires = new Date(clock.now() + 3 * 86_400_000).toISOString().slice(0, 16);
+        await fillTokenForm(page, { name: 'Expiring', check: ['styles:read'] });
+        await page.getByLabel('Expires (UTC)').fill(expires);
+        await clickAndWait(page, page.getByRole('button', { name: 'Create token' }));
+        await confirmPassword(page);
+        const row = tokenRow(page, 'Expiring');
+        assert.match((await row.textContent()) ?? '', new RegExp(`Expires ${expires.replace('T', ' ')} UTC`));
+        await page.getByText(/^Replaced by “Rotated on a phone”: keeps working until/).waitFor();
+        await assertNoHorizontalScroll(page);
+        await clickAndWait(page, page.getByRole('link', { name: 'Activity' }));
+        await page.getByRole('table', { name: 'Audit log, newest first' }).waitFor();
+        await assertNoHorizontalScroll(page);
+        await open(page, server.url, `/account/tokens/${rotated.id}/rotate`);
+        await page.getByRole('heading', { name: 'This token cannot be rotated' }).waitFor();
+        await open(
+          page,
+          server.url,
+          `/account/tokens/${(await tokenNamedLive(username, 'Expiring')).id}/rotate`,
+        );
+        await assertNoHorizontalScroll(page);
+        assert.equal(await page.getByRole('button', { name: 'Yes, rotate token' }).isVisible(), true);
       },
       { viewport: { width: 390, height: 844 } },
     ));

@@ -288,7 +288,17 @@ describe('dashboard failures and attacks', skip === undefined ? {} : { skip }, (
         await assertInert(tab, `delete ${token.note}`);
         const shown = await tab.page.locator('dl.details dd').first().textContent();
         assert.equal(shown, token.note);
+
+        await open(tab.page, server.url, `/account/tokens/${token.id}/rotate`);
+        await assertInert(tab, `rotate ${token.note}`);
+        assert.equal(await tab.page.locator('dl.details dd').first().textContent(), token.note);
       }
+
+      // The activity log names every one of these tokens, as text.
+      await open(tab.page, server.url, '/account/audit');
+      await assertInert(tab, '/account/audit');
+      const labels = await tab.page.locator('table.audit .token-label').allTextContents();
+      for (const name of names) assert.ok(labels.includes(`“${name}”`), `the log reads ${name}`);
 
       await open(tab.page, server.url, '/account/statistics');
       await assertInert(tab, '/account/statistics');

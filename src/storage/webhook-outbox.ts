@@ -1,0 +1,90 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, WebhookDeliveriesTable } from './schema.ts';
+
+export type Delivery = Selectable<WebhookDeliveriesTable>;
+
+/** The queue of webhook deliveries, shared by every node: a delivery is claimed by one at a time. */
+export class WebhookOutbox {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  /**
+   * Claims up to `limit` due deliveries until `leaseUntil`: each claim is one conditional update, so
+   * two nodes never send the same delivery at once (a node that dies mid-send leaves it to the lease).
+   */
+  async claimDue(now: string, leaseUntil: string, limit: number): Promise<Delivery[]> {
+    const due = await this.#db
+      .selectFrom('webhook_deliveries')
+      .select('id')
+      .where('status', '=', 'pending')
+      .where('next_attempt_at', '<=', now)
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+      .orderBy('next_attempt_at')
+      .limit(limit)
+      .execute();
+    const claimed: Delivery[] = [];
+    for (const { id } of due) {
+      const result = await this.#db
+        .updateTable('webhook_deliveries')
+        .set((eb) => ({ lease_until: leaseUntil, attempts: eb('attempts', '+', 1) }))
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) continue;
+      const row = await this.#db
+        .selectFrom('webhook_deliveries')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (row) claimed.push({ ...row, attempts: Number(row.attempts) });
+    }
+    return claimed;
+  }
+
+  async delivered(id: string, at: string): Promise<void> {
+    await this.#db
+      .updateTable('webhook_deliveries')
+      .set({ status: 'delivered', finished_at: at, lease_until: null, last_error: null })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async retry(id: string, nextAttemptAt: string, error: string): Promise<void> {
+    await this.#db
+      .updateTable('webhook_deliveries')
+      .set({ next_attempt_at: nextAttemptAt, lease_until: null, last_error: error })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async failed(id: string, at: string, error: string): Promise<void> {
+    await this.#db
+      .updateTable('webhook_deliveries')
+      .set({ status: 'failed', finished_at: at, lease_until: null, last_error: error })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Deliveries by status, for /metrics. */
+  async counts(): Promise<Record<string, number>> {
+    const rows = await this.#db
+      .selectFrom('webhook_deliveries')
+      .select((eb) => ['status', eb.fn.countAll<number>().as('count')])
+      .groupBy('status')
+      .execute();
+    return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+  }
+
+  /** Finished deliveries older than `before` are dropped, so the table holds what matters. */
+  async prune(before: string): Promise<void> {
+    await this.#db
+      .deleteFrom('webhook_deliveries')
+      .where('status', '!=', 'pending')
+      .where('finished_at', '<', before)
+      .execute();
+  }
+}
