@@ -468,3 +468,20 @@ describe('expiry on the create and edit forms', () => {
     assert.equal((await tokensOf(server, username)).find((token) => token.default)?.expiresAt, undefined);
   });
 });
+
+describe('a leaked public token on the account page', () => {
+  test('says it was reported and still works, until it is rotated', async () => {
+    const { browser, username } = await signedIn('leak');
+    const leaked = await createToken(server, username, { scopes: ['styles:read'], note: 'Site' });
+    const report = await api(server, 'POST', '/leaks/v1/report', {
+      token: leaked.token,
+      json: { token: leaked.token, url: 'https://pastebin.example/x' },
+    });
+    assert.equal(report.status, 200, report.text);
+    const page = await browser.get('/account');
+    assert.match(text(page.text), /Reported as leaked .*: it still works; rotate it if it is being abused\./);
+    assert.equal(await code(leaked.token), 'TokenValid');
+    const activity = await browser.get('/account/audit');
+    assert.match(text(activity.text), /Token reported as leaked/);
+  });
+});

@@ -25,11 +25,17 @@ export function rotationBlocker(token: TokenMetadata, now: number): 'rotated' | 
  * Plain sentences, so they read the same to a screen reader as on screen; colour only repeats them.
  */
 export function lifecycleNotes(token: TokenMetadata, context: LifecycleContext): Markup | '' {
-  const notes = [rotationNote(token, context), expiryNote(token, context.now)].filter(
+  const notes = [leakNote(token), rotationNote(token, context), expiryNote(token, context.now)].filter(
     (note): note is Markup => note !== undefined,
   );
   if (notes.length === 0) return '';
   return html`<ul class="plain lifecycle">${notes}</ul>` as Markup;
+}
+
+/** A public token reported as leaked keeps working; the owner should know, and can rotate it. */
+function leakNote(token: TokenMetadata): Markup | undefined {
+  if (token.leakedAt === undefined) return undefined;
+  return html`<li class="expired">Reported as leaked ${time(token.leakedAt)}: it still works; rotate it if it is being abused.</li>` as Markup;
 }
 
 function rotationNote(token: TokenMetadata, context: LifecycleContext): Markup | undefined {

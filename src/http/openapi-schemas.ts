@@ -346,6 +346,8 @@ const AUDIT_EVENT: Schema = {
         'token.refresh',
         'token.rotate',
         'token.leak',
+        'token.expiring',
+        'token.expire',
       ],
     },
     actor: {
