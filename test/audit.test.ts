@@ -192,6 +192,38 @@ describe('the audit log records every change, with who, how and from where', () 
     assert.equal(event?.target, (JSON.parse(made.stdout) as { id: string }).id);
   });
 
+  test('tessera audit export prints the whole log; tokens create takes --expires-at', async () => {
+    const env = { TESSERA_DATA_DIR: server.dataDir };
+    const expiresAt = new Date(Date.now() + 86_400_000).toISOString();
+    const made = await runCli(
+      [
+        'tokens',
+        'create',
+        'audra',
+        '--scopes',
+        'styles:read',
+        '--expires-at',
+        expiresAt.replace('Z', '+00:00'),
+      ],
+      { env },
+    );
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal((JSON.parse(made.stdout) as { expiresAt: string }).expiresAt, expiresAt);
+    const bad = await runCli(
+      ['tokens', 'create', 'audra', '--scopes', 'styles:read', '--expires-at', 'tomorrow'],
+      {
+        env,
+      },
+    );
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--expires-at must be an ISO 8601 time/);
+    const exported = await runCli(['audit', 'export', 'audra'], { env });
+    assert.equal(exported.code, 0, exported.stderr);
+    const events = JSON.parse(exported.stdout) as WireEvent[];
+    assert.deepEqual(events, await auditLog('audra', '?limit=100'));
+    assert.equal(events.at(-1)?.action, 'account.create');
+  });
+
   test('no event ever holds a token, a password or a hash', async () => {
     const secret = await api(server, 'POST', '/tokens/v2/audra', {
       token: owner.adminToken,

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
 import { decide } from '../core/decision.ts';
 import { TesseraError } from '../core/errors.ts';
+import { toWire } from '../http/audit-routes.ts';
 import { startServer } from '../http/server.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createServices, type Services } from '../services/create-services.ts';
@@ -28,6 +29,7 @@ const COMMANDS: Readonly<Record<string, Handler>> = {
     }),
   verify,
   keys: (args) => subcommand('keys', args, { rotate: rotateKeys, list: listKeys }),
+  audit: (args) => subcommand('audit', args, { export: exportAudit }),
 };
 
 export async function runCommand(command: string, args: readonly string[]): Promise<number> {
@@ -182,9 +184,11 @@ async function createToken(args: readonly string[]): Promise<number> {
       scopes: { type: 'string' },
       note: { type: 'string' },
       'allowed-url': { type: 'string', multiple: true },
+      'expires-at': { type: 'string' },
     },
     ['username'],
   );
+  const expiresAt = values['expires-at'] === undefined ? null : parseExpiry(values['expires-at']);
   if (values.scopes === undefined) throw new UsageError('--scopes is required (comma-separated)');
   const scopes = values.scopes
     .split(',')
@@ -197,7 +201,7 @@ async function createToken(args: readonly string[]): Promise<number> {
     allowedUrls: allowedUrls.length > 0 ? allowedUrls : null,
     extensions: {},
     rateLimit: null,
-    expiresAt: null,
+    expiresAt,
   };
   print(await withServices((s) => s.tokens.create(OPERATOR, positionals[0] as string, request)));
   return 0;
@@ -229,6 +233,27 @@ async function deleteToken(args: readonly string[]): Promise<number> {
   const [username, id] = positionals as [string, string];
   await withServices((s) => s.tokens.remove(OPERATOR, username, id));
   print({ deleted: id });
+  return 0;
+}
+
+/** An ISO 8601 time with a zone, normalised to UTC; anything else is a usage error. */
+function parseExpiry(text: string): string {
+  const time = Date.parse(text);
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(text) || Number.isNaN(time)) {
+    throw new UsageError('--expires-at must be an ISO 8601 time with a zone, e.g. 2027-06-30T00:00:00Z');
+  }
+  return new Date(time).toISOString();
+}
+
+/** Prints the account's whole audit log, newest first, as a JSON array (the API's event shape). */
+async function exportAudit(args: readonly string[]): Promise<number> {
+  const { positionals } = parse(args, {}, ['username']);
+  const events = await withServices(async (s) => {
+    const all = [];
+    for await (const event of s.audit.all(OPERATOR, positionals[0] as string)) all.push(toWire(event));
+    return all;
+  });
+  print(events);
   return 0;
 }
 

@@ -6,7 +6,7 @@ Commands:
   migrate-store --from <url> --to <url>   Copy a whole store into an empty database (server stopped)
   accounts create <username> --email <email> --password-stdin
                                           Create an account and its default public token
-  tokens create <username> --scopes <a,b> [--note <text>] [--allowed-url <url>]...
+  tokens create <username> --scopes <a,b> [--note <text>] [--allowed-url <url>]... [--expires-at <time>]
                                           Create a token (a secret token is shown only here)
   tokens list <username>                  List an account's tokens
   tokens delete <username> <id>           Delete (revoke) a token
@@ -14,6 +14,7 @@ Commands:
                                           Replace a token; the old one works for the grace period
   verify <token> [--scope <s>] [--referer <url>] [--origin <url>]
                                           Check a token; exit status 0 only if it is allowed
+  audit export <username>                 Print an account's audit log as JSON (newest first)
   keys rotate                             Add a new signing key for temporary tokens
   keys list                               List signing key ids and creation times
 
@@ -53,13 +54,14 @@ token, and prints {"username", "email", "defaultToken"}.
 Usernames: 1-32 characters of a-z, 0-9, "_" and "-", starting with a letter or digit.
 Passwords: 12 to 128 characters.`,
   tokens: `Usage:
-  tessera tokens create <username> --scopes <a,b> [--note <text>] [--allowed-url <url>]...
+  tessera tokens create <username> --scopes <a,b> [--note <text>] [--allowed-url <url>]... [--expires-at <time>]
   tessera tokens list <username>
   tessera tokens delete <username> <id>
   tessera tokens rotate <username> <id> --grace <seconds>
 
 create prints the token's metadata with "token" included: for a secret (sk) token this is the only
 time it is shown. A token with any secret scope is secret. --allowed-url may be repeated.
+--expires-at takes an ISO 8601 time with a zone (2027-06-30T00:00:00Z); past it the token is refused.
 list prints the metadata of every live token; delete revokes a token (the default token is
 replaced by a fresh one). rotate issues a token with the same settings (the default token's
 replacement becomes the default) and prints it with "token"; the old one keeps working for
@@ -68,6 +70,11 @@ replacement becomes the default) and prints it with "token"; the old one keeps w
 
 Prints the decision as JSON: {"allowed": true, "username", "tokenId", "usage", "scopes"} or
 {"allowed": false, "status", "reason", "message"}. Exit status 0 only when allowed.`,
+  audit: `Usage: tessera audit export <username>
+
+Prints every event of the account's audit log, newest first, as one JSON array of
+{"id", "time", "action", "actor", "channel", "ip", "target", "details"}: the shape of
+GET /audit/v1/{username}. Never contains a token, a password or a hash.`,
   keys: `Usage:
   tessera keys rotate
   tessera keys list
