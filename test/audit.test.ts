@@ -302,6 +302,9 @@ for (const dialect of ['SQLite', 'PostgreSQL'] as const) {
           values ('e1', 'u', 't', 'token.create', 'operator', 'cli', null, 'x')`.execute(db);
         await assert.rejects(sql`update audit_events set actor = 'someone else'`.execute(db), /append-only/);
         await assert.rejects(sql`delete from audit_events`.execute(db), /append-only/);
+        if (dialect === 'PostgreSQL') {
+          await assert.rejects(sql`truncate audit_events`.execute(db), /append-only/);
+        }
         const rows = await sql<{ actor: string }>`select actor from audit_events`.execute(db);
         assert.deepEqual(rows.rows, [{ actor: 'operator' }]);
       } finally {

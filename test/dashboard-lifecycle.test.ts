@@ -473,8 +473,9 @@ describe('a leaked public token on the account page', () => {
   test('says it was reported and still works, until it is rotated', async () => {
     const { browser, username } = await signedIn('leak');
     const leaked = await createToken(server, username, { scopes: ['styles:read'], note: 'Site' });
+    const reporter = await createToken(server, username, { scopes: ['styles:write'], note: 'Server' });
     const report = await api(server, 'POST', '/leaks/v1/report', {
-      token: leaked.token,
+      token: reporter.token,
       json: { token: leaked.token, url: 'https://pastebin.example/x' },
     });
     assert.equal(report.status, 200, report.text);

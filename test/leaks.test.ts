@@ -179,15 +179,24 @@ describe('report endpoint', () => {
   test('any valid token of the account reports another: a secret one is revoked, a public one flagged', async () => {
     const secret = await create(['styles:write']);
     const publicToken = await create(['styles:read']);
+    assertError(
+      await api(server, 'POST', '/leaks/v1/report', {
+        token: owner.defaultToken,
+        json: { token: secret.token },
+      }),
+      403,
+      'reporting a leak takes a secret (sk) or temporary token of the account',
+    );
+    assert.equal(await code(secret.token), 'TokenValid', 'a public token cannot report');
     const revoked = await api(server, 'POST', '/leaks/v1/report', {
-      token: owner.defaultToken,
+      token: owner.adminToken,
       json: { token: secret.token, url: 'https://pastebin.example/abc' },
     });
     assert.equal(revoked.status, 200, revoked.text);
     assert.deepEqual(revoked.body, { id: secret.id, action: 'revoked' });
     assert.equal(await code(secret.token), 'TokenRevoked');
     const flagged = await api(server, 'POST', '/leaks/v1/report', {
-      token: owner.defaultToken,
+      token: owner.adminToken,
       json: { token: publicToken.token },
     });
     assert.deepEqual(flagged.body, { id: publicToken.id, action: 'flagged' });
@@ -196,7 +205,7 @@ describe('report endpoint', () => {
     assert.equal(event?.channel, 'api');
     assert.match(event?.actor ?? '', /^token:c/);
     const again = await api(server, 'POST', '/leaks/v1/report', {
-      token: owner.defaultToken,
+      token: owner.adminToken,
       json: { token: secret.token },
     });
     assert.deepEqual(again.body, { id: secret.id, action: 'none' });

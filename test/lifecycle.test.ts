@@ -218,6 +218,49 @@ describe('webhooks', () => {
     }
   });
 
+  test('a node without this webhook in its config leaves its deliveries to the nodes that have it', async () => {
+    const other = await startConfiguredServer(
+      { limits: LIMITS },
+      { clock, env: { TESSERA_DATABASE_URL: server.services.config.databaseUrl } },
+    );
+    try {
+      const before = receiver.requests.length;
+      const created = await api(other, 'POST', '/tokens/v2/hooked', {
+        token: owner.adminToken,
+        json: { note: 'elsewhere', scopes: ['styles:write'] },
+      });
+      assert.equal(created.status, 200);
+      await other.services.webhooks.tick();
+      const raw = openDatabase(parseDatabaseUrl(server.services.config.databaseUrl));
+      try {
+        const pending = await raw
+          .selectFrom('webhook_deliveries')
+          .select(['status', 'attempts'])
+          .where('payload', 'like', `%${(created.body as { id: string }).id}%`)
+          .execute();
+        assert.deepEqual(pending, [], 'a node without webhooks queues nothing for them');
+      } finally {
+        await raw.destroy();
+      }
+      // What a node with the webhook queues, a node without it never claims or fails.
+      const mine = await api(server, 'POST', '/tokens/v2/hooked', {
+        token: owner.adminToken,
+        json: { note: 'here', scopes: ['styles:write'] },
+      });
+      const id = (mine.body as { id: string }).id;
+      await other.services.webhooks.tick();
+      assert.equal(other.services.webhooks.failed, 0);
+      await server.services.webhooks.tick();
+      await until(
+        () => receiver.events().some((event) => event.data.tokenId === id),
+        'delivery by the right node',
+      );
+      assert.ok(receiver.requests.length > before);
+    } finally {
+      await other.close();
+    }
+  });
+
   test('rotations and leaks are announced; the outbox holds neither the URL nor the secret', async () => {
     const created = (
       await api(server, 'POST', '/tokens/v2/hooked', {

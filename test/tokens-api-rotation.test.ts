@@ -23,7 +23,8 @@ interface Metadata {
 const clock = new ManualClock();
 let server: TestServer;
 let owner: TestAccount;
-const SCOPES = ['tokens:read', 'tokens:write', 'styles:read', 'styles:write', 'audit:read'];
+const PUBLIC_SCOPES = ['styles:tiles', 'styles:read', 'fonts:read', 'datasets:read', 'vision:read'];
+const SCOPES = ['tokens:read', 'tokens:write', 'styles:write', 'audit:read', ...PUBLIC_SCOPES];
 
 before(async () => {
   server = await startApiServer({ clock });
@@ -104,6 +105,34 @@ describe('rotation with a grace period', () => {
     const fresh = (await rotate(old.id, { gracePeriod: 0 })).body as Metadata;
     assert.equal(await code(old.token as string), 'TokenExpired');
     assert.equal(await code(fresh.token as string), 'TokenValid');
+  });
+
+  test('the default token is rotated only by a token holding its scopes, and one that outlives it', async () => {
+    const [current] = (await api(server, 'GET', '/tokens/v2/rota?default=true', { token: owner.adminToken }))
+      .body as Metadata[];
+    const narrow = await create({ note: 'narrow', scopes: ['tokens:write'] });
+    assertError(
+      await rotate(current?.id as string, { gracePeriod: 0 }, narrow.token),
+      403,
+      'the authorizing token does not hold every scope of this token',
+    );
+    const expiring = await create({
+      note: 'expiring',
+      scopes: ['tokens:write', ...PUBLIC_SCOPES, 'styles:write'],
+      expiresAt: new Date(clock.now() + 3_600_000).toISOString(),
+    });
+    assertError(
+      await rotate(current?.id as string, { gracePeriod: 0 }, expiring.token),
+      422,
+      'expiresAt may not be later than the expiration of the authorizing token',
+    );
+    const never = await create({ note: 'never', scopes: ['styles:write'] });
+    assertError(
+      await rotate(never.id, { gracePeriod: 0 }, expiring.token),
+      422,
+      'expiresAt may not be later than the expiration of the authorizing token',
+    );
+    assert.equal(await code(never.token as string), 'TokenValid', 'nothing changed');
   });
 
   test('the default public token rotates too, and its replacement becomes the default', async () => {

@@ -117,6 +117,8 @@ export interface Store {
     deletedAt: string,
     replacement: TokenRecord | null,
     audit?: readonly AuditEvent[],
+    /** Only while the token is still unused (last used, or created, before this time). */
+    condition?: { readonly unusedBefore: string },
   ): Promise<boolean>;
   /**
    * Retires the token (if still at `version`, live and not yet rotated) and inserts its replacement,

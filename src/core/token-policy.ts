@@ -100,8 +100,8 @@ export const MAX_GRACE_PERIOD_SECONDS = 604_800;
 
 /**
  * A rotation issues a token with the same settings, so it is checked like creating that token: the
- * authorizer must hold its scopes (the default token excepted, as for a refresh; a temporary token
- * may not rotate at all). The old token must be live, not
+ * authorizer must hold its scopes (the default token's too) and outlive it; a temporary token may
+ * not rotate at all. The old token must be live, not
  * rotated already (rotate the replacement instead), and not expired.
  */
 export function planRotation(
@@ -127,16 +127,12 @@ export function planRotation(
   }
   const expires = current.expiresAt === null ? Number.POSITIVE_INFINITY : Date.parse(current.expiresAt);
   if (expires <= context.now) throw new TesseraError('invalid_field', 'an expired token cannot be rotated');
-  // The default token's replacement is what a refresh would issue, which any `tokens:write` may do.
-  if (
-    context.authorizer.kind === 'token' &&
-    !current.isDefault &&
-    !isSubset(current.scopes, context.authorizer.scopes)
-  ) {
+  // The default token too: unlike a refresh, a rotation hands the caller the new token.
+  if (context.authorizer.kind === 'token' && !isSubset(current.scopes, context.authorizer.scopes)) {
     throw new TesseraError('forbidden', 'the authorizing token does not hold every scope of this token');
   }
   const graceUntil = new Date(Math.min(expires, context.now + gracePeriodSeconds * 1000)).toISOString();
-  return {
+  const result = {
     plan: {
       usage: current.usage,
       note: current.note,
@@ -149,6 +145,9 @@ export function planRotation(
     },
     graceUntil,
   };
+  // Nor longer than the token that asks for it: rotation is no way around an expiry.
+  checkLifetime(result.plan.expiresAt, context.authorizer);
+  return result;
 }
 
 /**

@@ -27,12 +27,13 @@ export function leakRoutes(services: Services, options: LeakRoutesOptions): Hono
     if (keys.size === 0) throw new TesseraError('not_found');
     const keyId = c.req.header('github-public-key-identifier') ?? '';
     const signature = c.req.header('github-public-key-signature') ?? '';
-    // The signature covers the exact bytes sent: checked before the body is even parsed.
-    const { text, value } = await readJsonText(c);
+    // Without a known key and a well-formed signature the body is not even read.
     const key = keys.get(keyId);
     if (!key || !/^[A-Za-z0-9+/]+={0,2}$/.test(signature) || signature.length > 512) {
       throw new TesseraError('unauthorized', 'signature missing or from an unknown key');
     }
+    // The signature covers the exact bytes sent.
+    const { text, value } = await readJsonText(c);
     let valid = false;
     try {
       valid = verify('sha256', Buffer.from(text, 'utf8'), key, Buffer.from(signature, 'base64'));
@@ -56,6 +57,13 @@ export function leakRoutes(services: Services, options: LeakRoutesOptions): Hono
   app.post('/leaks/v1/report', async (c) => {
     const authorizer = await services.tokens.authenticate(accessTokenOf(c));
     if (authorizer.kind !== 'token') throw new TesseraError('unauthorized');
+    // Public tokens sit in web pages: their holders must not spend the account's report budget.
+    if (authorizer.usage === 'pk') {
+      throw new TesseraError(
+        'forbidden',
+        'reporting a leak takes a secret (sk) or temporary token of the account',
+      );
+    }
     const limit = services.rateLimiter.hit(
       `leak-report:${authorizer.username}`,
       services.config.tokensApiRateLimit,

@@ -489,7 +489,7 @@ const GITHUB_LEAKS: Operation = {
 
 const REPORT_LEAK: Operation = {
   operationId: 'reportLeak',
-  summary: 'Report a leaked token (any valid token of the same account)',
+  summary: 'Report a leaked token (a secret or temporary token of the same account)',
   description:
     'Tessera extension. A secret token is revoked at once (`action: revoked`), a public token flagged with ' +
     '`leakedAt` and left working (`flagged`); `none` when that was done already. Recorded in the audit log.',
@@ -518,6 +518,9 @@ const REPORT_LEAK: Operation = {
       },
     }),
     '401': errorResponse('No valid access token.', [ERRORS.unauthorized.message]),
+    '403': errorResponse('A public token cannot report.', [
+      'reporting a leak takes a secret (sk) or temporary token of the account',
+    ]),
     '422': errorResponse('Not a token of this account, or a bad body.', [
       'token is not a token of this account',
       'the body takes only token and url',

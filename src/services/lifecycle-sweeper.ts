@@ -92,14 +92,17 @@ export class LifecycleSweeper {
     let revokedUnused = 0;
     const days = this.#policy.revokeUnusedAfterDays;
     if (days !== null) {
-      for (const token of await this.#store.unusedTokens(isoTime(now - days * DAY_MS), BATCH)) {
+      const before = isoTime(now - days * DAY_MS);
+      for (const token of await this.#store.unusedTokens(before, BATCH)) {
         const event = this.#event('token.delete', token.username, token.id, 'unused-policy', {
           usage: token.usage,
           reason: 'unused',
           unusedDays: days,
           ...(token.lastUsed ? { lastUsed: token.lastUsed } : {}),
         });
-        if (await this.#store.deleteToken(token.id, at, null, [event])) revokedUnused += 1;
+        // Still unused at the moment of the delete: a use flushed since the query keeps the token.
+        if (await this.#store.deleteToken(token.id, at, null, [event], { unusedBefore: before }))
+          revokedUnused += 1;
         this.#cache.evict(token.id);
       }
     }

@@ -201,6 +201,16 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
         .execute();
     },
   },
+  '0009_audit_no_truncate': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // TRUNCATE skips row triggers; SQLite has no TRUNCATE. (The table's owner can still drop or
+      // disable triggers: a separate, unprivileged role for the service is the stronger guarantee.)
+      if (isPostgres(db)) {
+        await sql`create trigger audit_events_no_truncate before truncate on audit_events
+          for each statement execute function tessera_audit_append_only()`.execute(db);
+      }
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

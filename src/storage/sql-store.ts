@@ -125,14 +125,20 @@ export class SqlStore implements Store {
     deletedAt: string,
     replacement: TokenRecord | null,
     audit: readonly AuditEvent[] = [],
+    condition?: { readonly unusedBefore: string },
   ): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
-      const result = await trx
+      let update = trx
         .updateTable('tokens')
         .set((eb) => ({ deleted_at: deletedAt, token: null, version: eb('version', '+', 1) }))
         .where('id', '=', id)
-        .where('deleted_at', 'is', null)
-        .executeTakeFirst();
+        .where('deleted_at', 'is', null);
+      if (condition) {
+        update = update.where((eb) =>
+          eb(eb.fn.coalesce('last_used', 'created'), '<', condition.unusedBefore),
+        );
+      }
+      const result = await update.executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) return false;
       await trx.insertInto('token_events').values({ token_id: id, at: deletedAt }).execute();
       await this.#announce(trx, id);
@@ -215,6 +221,8 @@ export class SqlStore implements Store {
         ),
       );
     if (from !== null) select = select.where('expires_at', '>=', from);
+    // A rotated token's expiry is its grace period's end, which the rotation itself announced.
+    if (kind === 'expiring') select = select.where('rotated_to', 'is', null);
     const rows = await select.orderBy('expires_at').limit(limit).execute();
     return rows.map(fromTokenRow);
   }

@@ -15,11 +15,18 @@ export class WebhookOutbox {
    * Claims up to `limit` due deliveries until `leaseUntil`: each claim is one conditional update, so
    * two nodes never send the same delivery at once (a node that dies mid-send leaves it to the lease).
    */
-  async claimDue(now: string, leaseUntil: string, limit: number): Promise<Delivery[]> {
+  async claimDue(
+    now: string,
+    leaseUntil: string,
+    limit: number,
+    urls: readonly string[],
+  ): Promise<Delivery[]> {
+    if (urls.length === 0) return [];
     const due = await this.#db
       .selectFrom('webhook_deliveries')
       .select('id')
       .where('status', '=', 'pending')
+      .where('url', 'in', urls)
       .where('next_attempt_at', '<=', now)
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
       .orderBy('next_attempt_at')
@@ -79,12 +86,21 @@ export class WebhookOutbox {
     return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
   }
 
-  /** Finished deliveries older than `before` are dropped, so the table holds what matters. */
+  /**
+   * Finished deliveries older than `before` are dropped, and so are pending ones that no node has
+   * been configured to send since (a webhook removed from the config), so the table holds what matters.
+   */
   async prune(before: string): Promise<void> {
     await this.#db
       .deleteFrom('webhook_deliveries')
       .where('status', '!=', 'pending')
       .where('finished_at', '<', before)
+      .execute();
+    await this.#db
+      .deleteFrom('webhook_deliveries')
+      .where('status', '=', 'pending')
+      .where('attempts', '=', 0)
+      .where('created', '<', before)
       .execute();
   }
 }
