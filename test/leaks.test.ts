@@ -211,6 +211,36 @@ describe('report endpoint', () => {
     assert.deepEqual(again.body, { id: secret.id, action: 'none' });
   });
 
+  test('a replacement the leaked token rotated itself into is revoked with it; the owner’s rotation is kept', async () => {
+    const leaked = await create(['tokens:write', 'styles:write']);
+    const sneaky = await api(server, 'POST', `/tokens/v2/leaky/${leaked.id}/rotate`, {
+      token: leaked.token,
+      json: { gracePeriod: 604_800 },
+    });
+    assert.equal(sneaky.status, 200, sneaky.text);
+    const successor = sneaky.body as { id: string; token: string };
+    const report = await api(server, 'POST', '/leaks/v1/report', {
+      token: owner.adminToken,
+      json: { token: leaked.token },
+    });
+    assert.deepEqual(report.body, { id: leaked.id, action: 'revoked' });
+    assert.equal(
+      await code(successor.token),
+      'TokenRevoked',
+      'the successor the leaked token made is gone too',
+    );
+    const owned = await create(['styles:write']);
+    const rotated = (
+      await api(server, 'POST', `/tokens/v2/leaky/${owned.id}/rotate`, {
+        token: owner.adminToken,
+        json: { gracePeriod: 60 },
+      })
+    ).body as { id: string; token: string };
+    await api(server, 'POST', '/leaks/v1/report', { token: owner.adminToken, json: { token: owned.token } });
+    assert.equal(await code(owned.token), 'TokenRevoked');
+    assert.equal(await code(rotated.token), 'TokenValid', 'a rotation by the owner is kept');
+  });
+
   test('a token of another account, or no token at all, is not accepted', async () => {
     const other = await createTestAccount(server.services, 'bystander', ['styles:write']);
     const mine = await create(['styles:write']);

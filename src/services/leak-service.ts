@@ -81,7 +81,47 @@ export function createLeakService(deps: {
         ? await store.deleteToken(record.id, isoTime(now), null, [event])
         : await store.markLeaked(record.id, isoTime(now), [event]);
     cache.evict(record.id);
+    if (action === 'revoked') await revokeSelfRotation(record.id, record.username, report, source, now);
     return { ...found, action: done ? action : 'none' };
+  }
+
+  /**
+   * Whoever holds a leaked secret token with `tokens:write` could have rotated it into a fresh one
+   * that looks like a legitimate successor: a replacement made by the leaked token itself goes with it.
+   * (A rotation by the owner, through the dashboard or another token, is kept.)
+   */
+  async function revokeSelfRotation(
+    id: string,
+    username: string,
+    report: LeakReport,
+    source: AuditSource,
+    now: number,
+  ): Promise<void> {
+    const events = (await store.listAudit({ username, limit: 1000 })) ?? [];
+    for (const rotation of events) {
+      if (rotation.action !== 'token.rotate' || rotation.target !== id || rotation.actor !== `token:${id}`)
+        continue;
+      const replacement = rotation.details?.['replacement'];
+      if (typeof replacement !== 'string') continue;
+      const event = toAuditEvent(
+        {
+          action: 'token.leak',
+          username,
+          target: replacement,
+          source,
+          time: isoTime(now),
+          details: {
+            response: 'revoked',
+            source: report.source,
+            reason: 'rotated by the leaked token',
+            leaked: id,
+          },
+        },
+        random,
+      );
+      await store.deleteToken(replacement, isoTime(now), null, [event]);
+      cache.evict(replacement);
+    }
   }
 
   return { handle };
