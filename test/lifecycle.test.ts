@@ -377,7 +377,15 @@ describe('expiry notices and the unused-token policy', () => {
         json: { note: 'busy', scopes: ['styles:read'] },
       })
     ).body as { id: string; token: string };
+    const automation = (
+      await api(server, 'POST', '/tokens/v2/timely', {
+        token: owner.adminToken,
+        json: { note: 'automation', scopes: ['tokens:read'] },
+      })
+    ).body as { id: string; token: string };
     clock.advance(29 * DAY);
+    // Used on Tessera's own API only: that is use too.
+    assert.equal((await api(server, 'GET', '/tokens/v2/timely', { token: automation.token })).status, 200);
     const used = await fetch(`${server.url}/auth/verify?scope=styles:read`, {
       headers: {
         'X-Original-URI': `/styles/v1/timely/x?access_token=${busy.token}`,
@@ -393,6 +401,7 @@ describe('expiry notices and the unused-token policy', () => {
       ((await api(server, 'GET', '/tokens/v2', { token })).body as { code: string }).code;
     assert.equal(await code(idle.token), 'TokenRevoked');
     assert.equal(await code(busy.token), 'TokenValid');
+    assert.equal(await code(automation.token), 'TokenValid', 'a Tokens API automation token is in use');
     assert.equal(
       await code(owner.defaultToken),
       'TokenValid',

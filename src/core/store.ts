@@ -131,6 +131,8 @@ export interface Store {
     replacement: TokenRecord,
     audit?: readonly AuditEvent[],
   ): Promise<boolean>;
+  /** Moves tokens' `lastUsed` forward (never back), without counting requests. */
+  touchTokens(uses: ReadonlyArray<{ readonly tokenId: string; readonly lastUsed: string }>): Promise<void>;
   /** Flags a live token as leaked (once); false when it is gone or flagged already. */
   markLeaked(id: string, leakedAt: string, audit?: readonly AuditEvent[]): Promise<boolean>;
   /**

@@ -135,7 +135,7 @@ const TOKEN_METADATA: Schema = {
       description:
         'Tessera extension, read-only: when a request with this token (or a temporary token it minted) was ' +
         'last allowed by forward-auth or the verifier, accurate to the usage flush interval (a few seconds). ' +
-        'Absent if never; refused requests and Tokens API calls do not count.',
+        'A call to Tessera’s own APIs authorised by the token counts too. Absent if never; refused requests do not count.',
     },
     rotatedFrom: {
       type: 'string',

@@ -181,6 +181,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     random,
     cache,
     maxLifetimeDays: config.lifecycle.maxLifetimeDays,
+    onUse: (tokenId, now) => usage.touch(tokenId, now),
   });
   const verification = createVerificationService({
     tokens,

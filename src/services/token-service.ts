@@ -38,6 +38,8 @@ export interface TokenServiceDeps {
   readonly cache: TokenCache;
   /** `lifecycle.maxLifetimeDays` of TESSERA_CONFIG, in days; no cap when null or absent. */
   readonly maxLifetimeDays?: number | null;
+  /** A persistent token (or the one behind a tk) authorised a call to Tessera's own API: it is in use. */
+  readonly onUse?: (tokenId: string, now: number) => void;
 }
 
 export interface Inspection {
@@ -175,6 +177,8 @@ export function createTokenService(deps: TokenServiceDeps) {
     if (!raw) throw new TesseraError('unauthorized');
     const { code, token, record, scopes: effective } = await inspect(raw);
     if (code !== 'TokenValid' || !token) throw new TesseraError('unauthorized');
+    const usedId = token.usage === 'tk' ? token.parentId : record?.id;
+    if (usedId !== undefined) deps.onUse?.(usedId, clock.now());
     if (token.usage === 'tk') {
       const { username, scopes, expires, parentId } = token;
       return {

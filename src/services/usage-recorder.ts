@@ -34,6 +34,8 @@ export class UsageRecorder {
   #last: Pending | undefined;
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
+  /** Tokens used on Tessera's own API (not counted as requests): id to the latest use. */
+  #touched = new Map<string, number>();
   lastFlushAt = Date.now();
   flushErrors = 0;
   dropped = 0;
@@ -89,6 +91,11 @@ export class UsageRecorder {
     this.#last = created;
   }
 
+  /** Moves a token's `lastUsed` without counting a request (a call to Tessera's own API). */
+  touch(tokenId: string, now: number): void {
+    if (now > (this.#touched.get(tokenId) ?? 0)) this.#touched.set(tokenId, now);
+  }
+
   start(intervalMs: number): void {
     this.#timer = setInterval(() => void this.flush(), intervalMs);
     this.#timer.unref();
@@ -122,6 +129,19 @@ export class UsageRecorder {
   }
 
   async #write(): Promise<void> {
+    const touched = this.#touched;
+    if (touched.size > 0) {
+      this.#touched = new Map();
+      try {
+        await this.#store.touchTokens(
+          [...touched].map(([tokenId, at]) => ({ tokenId, lastUsed: isoTime(at) })),
+        );
+      } catch {
+        this.flushErrors += 1;
+        for (const [tokenId, at] of touched) this.touch(tokenId, at);
+        return;
+      }
+    }
     const batch = this.#take();
     if (batch.length > 0) {
       try {

@@ -181,6 +181,15 @@ export class SqlStore implements Store {
     });
   }
 
+  async touchTokens(
+    uses: ReadonlyArray<{ readonly tokenId: string; readonly lastUsed: string }>,
+  ): Promise<void> {
+    if (uses.length === 0) return;
+    await this.#db.transaction().execute(async (trx) => {
+      for (const use of uses) await advanceLastUsed(trx, use.tokenId, use.lastUsed);
+    });
+  }
+
   async markLeaked(id: string, leakedAt: string, audit: readonly AuditEvent[] = []): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
       const result = await trx
