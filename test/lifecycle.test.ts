@@ -345,6 +345,23 @@ describe('expiry notices and the unused-token policy', () => {
     clock.advance(2 * DAY + 1000);
     assert.equal((await server.services.lifecycle.sweep()).expiring, 1);
     assert.equal((await server.services.lifecycle.sweep()).expiring, 0, 'once');
+    // A new expiry date is announced again; then back to the first one.
+    const moved = new Date(clock.now() + 2 * DAY).toISOString();
+    const patch = await api(server, 'PATCH', `/tokens/v2/timely/${token.id}`, {
+      token: owner.adminToken,
+      json: { expiresAt: moved },
+    });
+    assert.equal(patch.status, 200, patch.text);
+    assert.equal(
+      (await server.services.lifecycle.sweep()).expiring,
+      1,
+      'a changed expiry is announced again',
+    );
+    await api(server, 'PATCH', `/tokens/v2/timely/${token.id}`, {
+      token: owner.adminToken,
+      json: { expiresAt: new Date(clock.now() + 3 * DAY - 1000).toISOString() },
+    });
+    assert.equal((await server.services.lifecycle.sweep()).expiring, 1);
     clock.advance(3 * DAY);
     assert.equal((await server.services.lifecycle.sweep()).expired, 1);
     assert.equal((await server.services.lifecycle.sweep()).expired, 0, 'once');
@@ -358,8 +375,8 @@ describe('expiry notices and the unused-token policy', () => {
     ]);
     await server.services.webhooks.tick();
     await until(
-      () => receiver.events().filter((event) => event.data.tokenId === token.id).length === 2,
-      'both notices as webhooks',
+      () => receiver.events().filter((event) => event.data.tokenId === token.id).length === 4,
+      'every notice as a webhook (three expiring, one expired)',
     );
     clock.advance(-5 * DAY - 1000);
   });
@@ -465,5 +482,29 @@ describe('the maximum lifetime policy', () => {
       })
     ).body as { expiresAt: string };
     assert.ok(Date.parse(rotated.expiresAt) <= Date.now() + 30 * DAY, JSON.stringify(rotated));
+    // A token from before the policy (no expiry) is brought within it by its next change.
+    const old = (
+      await api(server, 'POST', '/tokens/v2/capped', {
+        token: owner.adminToken,
+        json: { scopes: ['styles:read'] },
+      })
+    ).body as { id: string };
+    const raw = openDatabase(parseDatabaseUrl(server.services.config.databaseUrl));
+    try {
+      await raw.updateTable('tokens').set({ expires_at: null }).where('id', '=', old.id).execute();
+    } finally {
+      await raw.destroy();
+    }
+    server.services.cache.evict(old.id);
+    const renamed = (
+      await api(server, 'PATCH', `/tokens/v2/capped/${old.id}`, {
+        token: owner.adminToken,
+        json: { note: 'renamed' },
+      })
+    ).body as { expiresAt?: string };
+    assert.ok(
+      Math.abs(Date.parse(renamed.expiresAt ?? '') - (Date.now() + 30 * DAY)) < 60_000,
+      JSON.stringify(renamed),
+    );
   });
 });

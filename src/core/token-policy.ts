@@ -80,9 +80,13 @@ export function planUpdate(current: TokenRecord, request: UpdateRequest, context
   }
   const allowedUrls = request.allowedUrls === undefined ? current.allowedUrls : request.allowedUrls;
   checkAllowedUrls(allowedUrls);
-  const expiresAt = request.expiresAt === undefined ? current.expiresAt : request.expiresAt;
+  let expiresAt = request.expiresAt === undefined ? current.expiresAt : request.expiresAt;
   if (request.expiresAt) checkExpiresAt(request.expiresAt, context.now);
-  if (request.expiresAt !== undefined && !current.isDefault) withinPolicy(expiresAt, context, 'refuse');
+  // Any change brings a token within the operator's cap: refused when the request itself asks for
+  // more, brought within it otherwise (a token from before the policy, say).
+  if (!current.isDefault) {
+    expiresAt = withinPolicy(expiresAt, context, request.expiresAt === undefined ? 'clamp' : 'refuse');
+  }
   if (request.expiresAt !== undefined) checkLifetime(expiresAt, context.authorizer);
   if (current.isDefault) checkDefaultToken({ allowedUrls, expiresAt });
   return {

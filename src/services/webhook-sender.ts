@@ -111,7 +111,7 @@ export class WebhookSender {
       });
       await response.body?.cancel();
       if (response.status >= 200 && response.status < 300) {
-        await this.#outbox.delivered(delivery.id, isoTime(this.#clock.now()));
+        await this.#outbox.delivered(delivery, isoTime(this.#clock.now()));
         this.delivered += 1;
         return;
       }
@@ -125,10 +125,10 @@ export class WebhookSender {
     const delay = RETRY_DELAYS_S[delivery.attempts - 1];
     const now = this.#clock.now();
     if (delay === undefined) {
-      await this.#outbox.failed(delivery.id, isoTime(now), problem);
+      await this.#outbox.failed(delivery, isoTime(now), problem);
       this.failed += 1;
     } else {
-      await this.#outbox.retry(delivery.id, isoTime(now + delay * 1000), problem);
+      await this.#outbox.retry(delivery, isoTime(now + delay * 1000), problem);
       this.retried += 1;
     }
   }

@@ -211,6 +211,12 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
       }
     },
   },
+  '0010_webhook_lease_owner': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Who holds a delivery's lease: only that claim may record how the attempt went.
+      await db.schema.alterTable('webhook_deliveries').addColumn('lease_owner', 'text').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -94,6 +94,7 @@ export interface WebhookDeliveriesTable {
   attempts: number;
   next_attempt_at: string;
   lease_until: string | null;
+  lease_owner: string | null;
   last_error: string | null;
   created: string;
   finished_at: string | null;

@@ -104,6 +104,20 @@ export class SqlStore implements Store {
     audit: readonly AuditEvent[] = [],
   ): Promise<TokenRecord | undefined> {
     const updated = await this.#db.transaction().execute(async (trx) => {
+      // A new expiry is a new date to announce: its notices start over.
+      await trx
+        .deleteFrom('token_notices')
+        .where('token_id', '=', id)
+        .where(({ exists, selectFrom }) =>
+          exists(
+            selectFrom('tokens')
+              .select('tokens.id')
+              .where('tokens.id', '=', id)
+              .where('tokens.version', '=', version)
+              .where('tokens.expires_at', 'is distinct from', changes.expiresAt),
+          ),
+        )
+        .execute();
       const result = await trx
         .updateTable('tokens')
         .set({ ...toChangeRow(changes), version: version + 1 })
@@ -421,6 +435,7 @@ export async function appendEvents(
         attempts: 0,
         next_attempt_at: event.time,
         lease_until: null,
+        lease_owner: null,
         last_error: null,
         created: event.time,
         finished_at: null,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, WebhookDeliveriesTable } from './schema.ts';
 
@@ -34,9 +35,10 @@ export class WebhookOutbox {
       .execute();
     const claimed: Delivery[] = [];
     for (const { id } of due) {
+      const owner = randomUUID();
       const result = await this.#db
         .updateTable('webhook_deliveries')
-        .set((eb) => ({ lease_until: leaseUntil, attempts: eb('attempts', '+', 1) }))
+        .set((eb) => ({ lease_until: leaseUntil, lease_owner: owner, attempts: eb('attempts', '+', 1) }))
         .where('id', '=', id)
         .where('status', '=', 'pending')
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
@@ -52,27 +54,29 @@ export class WebhookOutbox {
     return claimed;
   }
 
-  async delivered(id: string, at: string): Promise<void> {
-    await this.#db
-      .updateTable('webhook_deliveries')
-      .set({ status: 'delivered', finished_at: at, lease_until: null, last_error: null })
-      .where('id', '=', id)
-      .execute();
+  /** The outcome of an attempt, recorded only by the claim that made it (a stalled node's lease may have passed on). */
+  async delivered(claim: Delivery, at: string): Promise<void> {
+    await this.#settle(claim, { status: 'delivered', finished_at: at, last_error: null });
   }
 
-  async retry(id: string, nextAttemptAt: string, error: string): Promise<void> {
-    await this.#db
-      .updateTable('webhook_deliveries')
-      .set({ next_attempt_at: nextAttemptAt, lease_until: null, last_error: error })
-      .where('id', '=', id)
-      .execute();
+  async retry(claim: Delivery, nextAttemptAt: string, error: string): Promise<void> {
+    await this.#settle(claim, { next_attempt_at: nextAttemptAt, last_error: error });
   }
 
-  async failed(id: string, at: string, error: string): Promise<void> {
+  async failed(claim: Delivery, at: string, error: string): Promise<void> {
+    await this.#settle(claim, { status: 'failed', finished_at: at, last_error: error });
+  }
+
+  async #settle(
+    claim: Delivery,
+    changes: Partial<Pick<Delivery, 'status' | 'finished_at' | 'next_attempt_at' | 'last_error'>>,
+  ): Promise<void> {
+    if (claim.lease_owner === null) return;
     await this.#db
       .updateTable('webhook_deliveries')
-      .set({ status: 'failed', finished_at: at, lease_until: null, last_error: error })
-      .where('id', '=', id)
+      .set({ ...changes, lease_until: null, lease_owner: null })
+      .where('id', '=', claim.id)
+      .where('lease_owner', '=', claim.lease_owner)
       .execute();
   }
 
