@@ -204,6 +204,19 @@ describe('report endpoint', () => {
     assert.equal(event?.action, 'token.leak');
     assert.equal(event?.channel, 'api');
     assert.match(event?.actor ?? '', /^token:c/);
+    const sneaky = await create(['styles:write']);
+    await api(server, 'POST', '/leaks/v1/report', {
+      token: owner.adminToken,
+      json: { token: sneaky.token, url: `https://paste.example/x?t=${owner.adminToken}` },
+    });
+    const [recorded] = (await server.services.store.listAudit({ username: 'leaky', limit: 1 })) ?? [];
+    assert.equal(recorded?.details?.['url'], 'https://paste.example/x?t=[REDACTED]', 'no token in the log');
+    await api(server, 'POST', '/leaks/v1/report', {
+      token: owner.adminToken,
+      json: { token: (await create(['styles:write'])).token, url: 'javascript:alert(1)' },
+    });
+    const [unsafe] = (await server.services.store.listAudit({ username: 'leaky', limit: 1 })) ?? [];
+    assert.equal(unsafe?.details?.['url'], undefined, 'only http(s) URLs are recorded');
     const again = await api(server, 'POST', '/leaks/v1/report', {
       token: owner.adminToken,
       json: { token: secret.token },

@@ -28,6 +28,20 @@ export interface LeakOutcome {
 
 const NOT_OURS: LeakOutcome = { label: 'false_positive', action: 'none' };
 
+/** Anything token-shaped in a reported URL is replaced: the log and webhooks never carry a token. */
+const TOKEN_SHAPE = /\b(?:pk|sk|tk)\.[A-Za-z0-9]{8,}\.[A-Za-z0-9]{8,}/g;
+
+/** Where a leak was found, as recorded: an http(s) URL of at most 2048 characters, tokens redacted. */
+function recordedUrl(url: string | undefined): string | undefined {
+  if (url === undefined || !/^https?:\/\/\S+$/.test(url)) return undefined;
+  return url.slice(0, 2048).replace(TOKEN_SHAPE, '[REDACTED]');
+}
+
+function urlDetail(url: string | undefined): { url?: string } {
+  const recorded = recordedUrl(url);
+  return recorded === undefined ? {} : { url: recorded };
+}
+
 export type LeakService = ReturnType<typeof createLeakService>;
 
 /**
@@ -72,7 +86,7 @@ export function createLeakService(deps: {
         target: record.id,
         source,
         time: isoTime(now),
-        details: { response: action, source: report.source, ...(report.url ? { url: report.url } : {}) },
+        details: { response: action, source: report.source, ...urlDetail(report.url) },
       },
       random,
     );
