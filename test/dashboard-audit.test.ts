@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { AuditEvent } from '../src/core/audit.ts';
 import { api, startApiServer, tokensOf } from './helpers/api.ts';
-import { DashboardClient, type Fields, type Page } from './helpers/dashboard.ts';
+import { DashboardClient, type Fields, type Page, visibleText as text } from './helpers/dashboard.ts';
 import { createTestAccount, ManualClock, type TestServer } from './helpers/server.ts';
 
 // The Activity page (the account's audit log) and its CSV and JSON downloads, as a signed-in owner
@@ -55,19 +55,6 @@ async function eventsOf(username: string): Promise<AuditEvent[]> {
     start = page.next;
   } while (start);
   return events;
-}
-
-function text(html: string): string {
-  return html
-    .replace(/<\/?(time|code|span|a|strong)\b[^>]*>/g, '')
-    .replace(/<[^>]+>/g, ' ')
-    .replaceAll('&quot;', '"')
-    .replaceAll('&#39;', "'")
-    .replaceAll('&lt;', '<')
-    .replaceAll('&gt;', '>')
-    .replaceAll('&amp;', '&')
-    .replace(/\s+/g, ' ')
-    .trim();
 }
 
 /** The audit table's rows, each as its cells' text. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { TokenMetadata } from '../src/core/tokens.ts';
 import { api, createToken, startApiServer, tokensOf } from './helpers/api.ts';
-import { DashboardClient, type Fields, type Page } from './helpers/dashboard.ts';
+import { DashboardClient, type Fields, type Page, visibleText as text } from './helpers/dashboard.ts';
 import { verifyNginx, withToken } from './helpers/forward-auth.ts';
 import { createTestAccount, ManualClock, type TestServer } from './helpers/server.ts';
 
@@ -50,20 +50,6 @@ function tokenNamed(tokens: readonly TokenMetadata[], id: string): TokenMetadata
   const token = tokens.find((entry) => entry.id === id);
   assert.ok(token, `token ${id} is listed`);
   return token;
-}
-
-/** The visible text of an HTML fragment: tags dropped (block ones as spaces), entities of our escaping decoded, spaces collapsed. */
-function text(html: string): string {
-  return html
-    .replace(/<\/?(time|code|span|a|strong)\b[^>]*>/g, '')
-    .replace(/<[^>]+>/g, ' ')
-    .replaceAll('&quot;', '"')
-    .replaceAll('&#39;', "'")
-    .replaceAll('&lt;', '<')
-    .replaceAll('&gt;', '>')
-    .replaceAll('&amp;', '&')
-    .replace(/\s+/g, ' ')
-    .trim();
 }
 
 /** The text of the tokens table row of `id`. */

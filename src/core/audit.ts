@@ -2,7 +2,9 @@ import type { Authorizer } from './authorizer.ts';
 import type { RandomSource } from './ports.ts';
 
 /** Where a change came from. `system` is Tessera itself (policies, leak scanners' reports). */
-export type AuditChannel = 'api' | 'dashboard' | 'cli' | 'system';
+export const AUDIT_CHANNELS = ['api', 'dashboard', 'cli', 'system'] as const;
+
+export type AuditChannel = (typeof AUDIT_CHANNELS)[number];
 
 export const AUDIT_ACTIONS = [
   'account.create',

@@ -1,3 +1,4 @@
+import { AUDIT_ACTIONS, AUDIT_CHANNELS } from '../core/audit.ts';
 import { MAX_ALLOWED_URLS } from '../core/token-policy.ts';
 import { MAX_ALLOWED_URL_LENGTH } from '../core/url-restrictions.ts';
 
@@ -334,27 +335,12 @@ const AUDIT_EVENT: Schema = {
   properties: {
     id: { type: 'string', pattern: '^e[a-z0-9]{24}$' },
     time: TIME,
-    action: {
-      type: 'string',
-      enum: [
-        'account.create',
-        'account.password',
-        'session.signin',
-        'token.create',
-        'token.update',
-        'token.delete',
-        'token.refresh',
-        'token.rotate',
-        'token.leak',
-        'token.expiring',
-        'token.expire',
-      ],
-    },
+    action: { type: 'string', enum: [...AUDIT_ACTIONS] },
     actor: {
       type: 'string',
       description: '`user:<username>` (dashboard), `token:<token id>` (API) or `operator` (command line).',
     },
-    channel: { type: 'string', enum: ['api', 'dashboard', 'cli', 'system'] },
+    channel: { type: 'string', enum: [...AUDIT_CHANNELS] },
     ip: { type: ['string', 'null'], description: 'The client address; null for the command line.' },
     target: { type: 'string', description: 'The token id or username the action applies to.' },
     details: { type: 'object', description: 'Metadata of the change (never a secret).' },

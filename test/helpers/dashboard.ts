@@ -205,3 +205,17 @@ export function rawRequest(
     request.end(options.body);
   });
 }
+
+/** The visible text of an HTML fragment: tags dropped (block ones as spaces), entities of our escaping decoded, spaces collapsed. */
+export function visibleText(html: string): string {
+  return html
+    .replace(/<\/?(time|code|span|a|strong)\b[^>]*>/g, '')
+    .replace(/<[^>]+>/g, ' ')
+    .replaceAll('&quot;', '"')
+    .replaceAll('&#39;', "'")
+    .replaceAll('&lt;', '<')
+    .replaceAll('&gt;', '>')
+    .replaceAll('&amp;', '&')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
