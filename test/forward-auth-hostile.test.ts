@@ -191,6 +191,28 @@ describe('ambiguous credentials and headers (T09)', () => {
       assertRefused(await verifyNginx(server, uri), 400);
     }
   });
+
+  test('a scope that is not a scope name is a 400 that does not repeat it (found by the fuzz campaign)', async () => {
+    const uri = withToken('/styles/v1/mallory/streets', styles.token);
+    for (const scope of [styles.token, '<img src=x onerror=alert(1)>', 'STYLES:READ', 'fonts']) {
+      const nginxAnswer = await verifyNginx(server, uri, {
+        authQuery: `?scope=${encodeURIComponent(scope)}`,
+      });
+      assertRefused(nginxAnswer, 400);
+      assert.ok(!nginxAnswer.text.includes(scope), nginxAnswer.text);
+      const envoyAnswer = await rawRequest(server, {
+        path: `/auth/verify${uri}`,
+        headers: { 'x-tessera-scope': scope },
+      });
+      assertRefused(envoyAnswer, 400);
+      assert.ok(!envoyAnswer.text.includes(scope), envoyAnswer.text);
+    }
+    // An empty scope still means "no scope: the route map decides", as docs/gateways/nginx.md says.
+    assertAllowed(await verifyNginx(server, uri, { authQuery: '?scope=' }), {
+      username: 'mallory',
+      usage: 'pk',
+    });
+  });
 });
 
 describe('path tricks: the scope is the one the upstream will serve', () => {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision } from '../core/decision.ts';
+import { SCOPE_ID_PATTERN } from '../core/scopes.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { RateLimitResult } from '../services/rate-limiter.ts';
 import {
@@ -68,6 +69,10 @@ function readRequest(req: IncomingMessage, auth: AuthRequest): VerifyRequest {
     envoy ? req.method : undefined,
   );
   const scope = envoy ? single('x-tessera-scope') : (authQuery.get('scope') ?? undefined);
+  // The scope is the operator's, but it is still input: an answer never repeats what is not a scope name.
+  if (scope && !SCOPE_ID_PATTERN.test(scope)) {
+    throw new BadRequest('scope must be a scope name such as styles:read');
+  }
   // The route map tells reads from writes by the method: without one it cannot decide, so it does not guess.
   if (method === undefined && !scope && original !== undefined) {
     throw new BadRequest(

@@ -592,14 +592,16 @@ const VERIFY_RESPONSES: Readonly<Record<string, ResponseObject>> = {
   '400': errorResponse(
     'The request is ambiguous: two different tokens (original URI and `Authorization: Bearer`), gateway ' +
       'headers (or the Envoy path and method) that name different original URIs or methods, a header ' +
-      'Tessera reads sent more than once, an original URI that cannot be parsed, or (when the route map ' +
-      'decides) no original method.',
+      'Tessera reads sent more than once, an original URI that cannot be parsed, a `scope` or `service` ' +
+      'that is not a name, or (when the route map decides) no original method.',
     [
       'The request carries two different access tokens',
       'The gateway headers name two different original request URIs',
       'The gateway headers name two different original request methods',
       'The original request URI cannot be parsed',
       'The gateway sent no original request method (X-Original-Method or X-Forwarded-Method)',
+      'scope must be a scope name such as styles:read',
+      'service must be 1-32 characters of a-z, 0-9, ".", "_" or "-"',
       ...VERIFY_HEADERS.map((name) => `The ${name} header is given more than once`),
     ],
   ),

@@ -6,7 +6,8 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
 }
 
-const TOKEN_PATTERN = /\b([pst]k)\.[A-Za-z0-9]{8,}\.[A-Za-z0-9]+/g;
+// No word boundary in front: a token glued to other text (`%3Dsk.…`, `Bearer%20sk.…`) is still a token.
+const TOKEN_PATTERN = /([pst]k)\.[A-Za-z0-9]{8,}\.[A-Za-z0-9]+/g;
 const QUERY_SECRET = /((?:access_token|token|password)=)[^&\s#"]*/gi;
 
 /** Removes anything shaped like a token or a secret query value from a string. */

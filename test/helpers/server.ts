@@ -103,7 +103,7 @@ export async function createTestAccount(
 /** Starts the real server with `config` written to a TESSERA_CONFIG file, removed again by close(). */
 export async function startConfiguredServer(
   config: Readonly<Record<string, unknown>>,
-  options: { readonly clock?: Clock; readonly env?: Env } = {},
+  options: { readonly clock?: Clock; readonly env?: Env; readonly logger?: Logger } = {},
 ): Promise<TestServer> {
   const configDir = mkdtempSync(join(tmpdir(), 'tessera-config-'));
   const configFile = join(configDir, 'tessera.json');
@@ -111,6 +111,7 @@ export async function startConfiguredServer(
   const server = await startTestServer({
     env: { TESSERA_CONFIG: configFile, ...options.env },
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   return {
     ...server,
