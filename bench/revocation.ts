@@ -5,7 +5,10 @@
  * from the 204 until node B refuses it, polling node B as fast as it answers. The baseline, taken
  * in the same run, is one forward-auth round trip to node B: the poll's own resolution.
  *
- *   npm run build && node --import tsx bench/revocation.ts [trials]
+ *   npm run build && node --import tsx bench/revocation.ts [trials] [--json <file>]
+ *
+ * With `--json`, the figures are also written to <file> as `{"T67": {...}}` (the security plan's row),
+ * which `npm run security:figures` collects for docs/security.md.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +17,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTemporaryDatabase, TEST_KEY_ENCRYPTION_KEY } from '../test/helpers/postgres.ts';
 
-const TRIALS = Number(process.argv[2] ?? 100);
+const jsonAt = process.argv.indexOf('--json');
+const JSON_FILE = jsonAt > 0 ? process.argv[jsonAt + 1] : undefined;
+const TRIALS = Number(
+  process.argv.slice(2).find((arg, index, all) => !arg.startsWith('--') && all[index - 1] !== '--json') ??
+    100,
+);
 const CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
 
 async function freePort(): Promise<number> {
@@ -136,6 +144,20 @@ try {
   console.log(
     `  ratio p99 / baseline p50      ${(quantile(revocations, 0.99) / quantile(roundTrips, 0.5)).toFixed(1)}x`,
   );
+  if (JSON_FILE) {
+    const round = (value: number) => Math.round(value * 10) / 10;
+    const figures = {
+      T67: {
+        trials: TRIALS,
+        revocationAcrossNodesP50Ms: round(quantile(revocations, 0.5)),
+        revocationAcrossNodesP99Ms: round(quantile(revocations, 0.99)),
+        revocationAcrossNodesMaxMs: round(Math.max(...revocations)),
+        baselineRoundTripP50Ms: round(quantile(roundTrips, 0.5)),
+        p99OverBaselineP50: `${(quantile(revocations, 0.99) / quantile(roundTrips, 0.5)).toFixed(1)}x`,
+      },
+    };
+    writeFileSync(JSON_FILE, `${JSON.stringify(figures, null, 2)}\n`);
+  }
 } finally {
   for (const child of nodes) child.kill();
   await new Promise((resolve) => setTimeout(resolve, 200));

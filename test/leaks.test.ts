@@ -211,6 +211,17 @@ describe('report endpoint', () => {
     });
     const [recorded] = (await server.services.store.listAudit({ username: 'leaky', limit: 1 })) ?? [];
     assert.equal(recorded?.details?.['url'], 'https://paste.example/x?t=[REDACTED]', 'no token in the log');
+    // Glued to other text, or with its dots percent-encoded, it is still a token.
+    const glued = await create(['styles:write']);
+    await api(server, 'POST', '/leaks/v1/report', {
+      token: owner.adminToken,
+      json: {
+        token: glued.token,
+        url: `https://paste.example/x?a=x_${owner.adminToken}&b=${owner.adminToken.replaceAll('.', '%2E')}`,
+      },
+    });
+    const [gluedEvent] = (await server.services.store.listAudit({ username: 'leaky', limit: 1 })) ?? [];
+    assert.equal(gluedEvent?.details?.['url'], 'https://paste.example/x?a=x_[REDACTED]&b=[REDACTED]');
     await api(server, 'POST', '/leaks/v1/report', {
       token: owner.adminToken,
       json: { token: (await create(['styles:write'])).token, url: 'javascript:alert(1)' },

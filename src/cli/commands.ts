@@ -3,7 +3,7 @@ import { loadConfig } from '../config.ts';
 import { decide } from '../core/decision.ts';
 import { TesseraError } from '../core/errors.ts';
 import { toWire } from '../http/audit-routes.ts';
-import { startServer } from '../http/server.ts';
+import { listen } from '../http/server.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createServices, type Services } from '../services/create-services.ts';
 import { migrateStore as copyBetween, maskDatabaseUrl, sameDatabase } from '../storage/copy-store.ts';
@@ -89,25 +89,35 @@ async function serve(args: readonly string[]): Promise<number> {
   parse(args, {}, []);
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel });
-  const services = await createServices(config, {
-    onRedisError: (error) =>
-      logger.warn('redis unreachable: rate limits counted per node', {
-        error: String((error as Error).message ?? error),
-      }),
-    onKeyRingError: (error) =>
-      logger.warn('signing keys not reloaded: the keys already loaded stay in use', {
-        error: String((error as Error).message ?? error),
-      }),
-    onWebhookError: (failure) => logger.warn('webhook delivery failed; it will be retried', failure),
-    onClockSkew: (skewMs) =>
-      logger.warn('this machine clock differs from the database clock', { skewSeconds: skewMs / 1000 }),
-    onDatabaseWait: (error, retryInMs) =>
-      logger.warn('waiting for the database', {
-        error: String((error as Error).message ?? error),
-        retryInMs,
-      }),
-  });
-  const server = await startServer(services, logger);
+  // Bound first: while the services wait for the database, /healthz says alive and the rest 503.
+  const listening = await listen(config);
+  let services: Services | undefined;
+  let server: Awaited<ReturnType<typeof listening.serve>>;
+  try {
+    services = await createServices(config, {
+      onRedisError: (error) =>
+        logger.warn('redis unreachable: rate limits counted per node', {
+          error: String((error as Error).message ?? error),
+        }),
+      onKeyRingError: (error) =>
+        logger.warn('signing keys not reloaded: the keys already loaded stay in use', {
+          error: String((error as Error).message ?? error),
+        }),
+      onWebhookError: (failure) => logger.warn('webhook delivery failed; it will be retried', failure),
+      onClockSkew: (skewMs) =>
+        logger.warn('this machine clock differs from the database clock', { skewSeconds: skewMs / 1000 }),
+      onDatabaseWait: (error, retryInMs) =>
+        logger.warn('waiting for the database', {
+          error: String((error as Error).message ?? error),
+          retryInMs,
+        }),
+    });
+    server = await listening.serve(services, logger);
+  } catch (error) {
+    await listening.close();
+    await services?.close();
+    throw error;
+  }
   logger.info('listening', { url: server.url, dataDir: config.dataDir });
   if (!config.publicUrl && (config.host === '0.0.0.0' || config.host === '::')) {
     logger.warn(

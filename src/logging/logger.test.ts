@@ -13,6 +13,8 @@ test('a token is redacted wherever it sits, also glued to other text', () => {
     `x%3D${SECRET}`,
     `note=abc${SECRET}`,
     `"${SECRET}"`,
+    `x_${SECRET}`,
+    SECRET.replaceAll('.', '%2E'),
     `/styles/v1/a?x=1&access_token=${SECRET}`,
   ]) {
     const shown = redact(text);

@@ -6,8 +6,9 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
 }
 
-// No word boundary in front: a token glued to other text (`%3Dsk.…`, `Bearer%20sk.…`) is still a token.
-const TOKEN_PATTERN = /([pst]k)\.[A-Za-z0-9]{8,}\.[A-Za-z0-9]+/g;
+// No word boundary in front: a token glued to other text (`%3Dsk.…`, `Bearer%20sk.…`) is still a
+// token, and so is one whose dots are percent-encoded.
+const TOKEN_PATTERN = /([pst]k)(?:\.|%2e)[A-Za-z0-9]{8,}(?:\.|%2e)[A-Za-z0-9]+/gi;
 const QUERY_SECRET = /((?:access_token|token|password)=)[^&\s#"]*/gi;
 
 /** Removes anything shaped like a token or a secret query value from a string. */

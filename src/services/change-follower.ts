@@ -13,16 +13,24 @@ export interface ChangeFollowerOptions {
   readonly listener?: ChangeListener;
   /** Signing keys were rotated somewhere, or the feed (re)connected after missing notices. */
   readonly onKeysChanged?: () => void;
+  /**
+   * How long the cache is trusted after the last successful read of the change log (2 s). Past it
+   * the cache is suspended, even while the push feed looks connected: a feed cut off by a network
+   * partition can look alive for as long as TCP keepalive takes to notice.
+   */
+  readonly staleAfterMs?: number;
 }
 
 const BATCH = 1000;
+export const STALE_AFTER_MS = 2000;
 
 /**
  * Follows the store's change log and evicts the cached verdicts of every token that changed, so a
  * delete or update made by another process (the CLI, another node) reaches this one within one
  * interval. Changes made by this process evict at once, before the API answers. If the log cannot
- * be read (and no push feed decides), the cache is suspended: nothing is answered from memory
- * while we cannot tell what changed.
+ * be read, or has not been read for `staleAfterMs`, the cache is suspended: nothing is answered
+ * from memory while we cannot tell what changed. It resumes (empty) once the log reads again and,
+ * with a push feed, the feed is connected.
  */
 export class ChangeFollower {
   readonly #store: Store;
@@ -34,6 +42,8 @@ export class ChangeFollower {
   #running: Promise<void> | undefined;
   readonly #listener: ChangeListener | undefined;
   readonly #onKeysChanged: () => void;
+  readonly #staleAfterMs: number;
+  #feedConnected = false;
   lastPollAt = 0;
   errors = 0;
   /** Changes received from the push feed. */
@@ -46,6 +56,7 @@ export class ChangeFollower {
     this.#onError = options.onError ?? (() => {});
     this.#listener = options.listener;
     this.#onKeysChanged = options.onKeysChanged ?? (() => {});
+    this.#staleAfterMs = options.staleAfterMs ?? STALE_AFTER_MS;
   }
 
   async start(): Promise<void> {
@@ -69,10 +80,12 @@ export class ChangeFollower {
       },
       onKeysChanged: () => this.#onKeysChanged(),
       onConnected: () => {
+        this.#feedConnected = true;
         this.#cache.resume();
         this.#onKeysChanged();
       },
       onLost: (error) => {
+        this.#feedConnected = false;
         this.errors += 1;
         this.#cache.suspend();
         this.#onError(error);
@@ -82,6 +95,8 @@ export class ChangeFollower {
 
   /** Reads and applies what changed since the last poll. Concurrent calls share one read. */
   poll(): Promise<void> {
+    // A read that hangs (a database frozen or out of reach) must not keep the cache trusted.
+    if (Date.now() - this.lastPollAt > this.#staleAfterMs) this.#cache.suspend();
     this.#running ??= this.#read().finally(() => {
       this.#running = undefined;
     });
@@ -104,14 +119,15 @@ export class ChangeFollower {
         if (changes.length < BATCH) break;
       }
       this.lastPollAt = Date.now();
-      // Without a push feed the log is the only source: once it reads again, so can the cache.
-      if (!this.#listener && this.#cache.suspended) this.#cache.resume();
+      // Everything that changed while the cache was suspended has just been read: it may resume,
+      // unless a push feed exists and is down (then its reconnection resumes it).
+      if (this.#cache.suspended && (!this.#listener || this.#feedConnected)) this.#cache.resume();
     } catch (error) {
       this.errors += 1;
-      // With a push feed, the feed decides whether the cache is trusted. Without one, what changed
-      // meanwhile is unknown: answer from the store (and, if it is down too, only from verdicts it
-      // confirmed moments ago) until the log reads again.
-      if (!this.#listener) this.#cache.suspend();
+      // What changed meanwhile is unknown, whatever the push feed seems to say: answer from the
+      // store (and, if it is down too, only from verdicts it confirmed moments ago) until the log
+      // reads again.
+      this.#cache.suspend();
       this.#onError(error);
     }
   }

@@ -345,8 +345,11 @@ export function createTokenService(deps: TokenServiceDeps) {
         audit,
       );
       cache.evict(id);
-      if (!rotated)
+      if (!rotated) {
+        // A delete (which takes no lock) got in first: answer as a rotation after it would, 404.
+        await findLive(username, id);
         throw new TesseraError('conflict', 'the token is being changed by another request; try again');
+      }
       return toMetadata(record, { secretToken: issued.token });
     });
   }

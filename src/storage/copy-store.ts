@@ -66,11 +66,12 @@ export async function migrateStore(
   if (from.kind === 'sqlite' && !existsSync(from.path)) {
     throw new Error(`source: no SQLite database at ${from.path}`);
   }
-  const source = openDatabase(from);
+  // An operator's one-off copy: its long statements lift the 2 s limit, so the client must not cut them.
+  const source = openDatabase(from, { queryTimeoutMs: 0 });
   try {
     await inPhase('source', () => prepareSource(source));
     // Opened only now: a SQLite target is created by opening it, which a bad source must not cause.
-    const target = openDatabase(to);
+    const target = openDatabase(to, { queryTimeoutMs: 0 });
     try {
       await inPhase('target', () => prepareTarget(target));
       return await copyStore(source, target, options);

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
+import { type Driver, Kysely, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 
@@ -27,8 +27,14 @@ export function parseDatabaseUrl(url: string): DatabaseUrl {
   throw new TypeError('TESSERA_DATABASE_URL must start with sqlite: or postgres://');
 }
 
-export function openDatabase(url: DatabaseUrl): Kysely<Database> {
-  return url.kind === 'sqlite' ? openSqlite(url.path) : openPostgres(url.url);
+export interface OpenOptions {
+  /** PostgreSQL only: how long the client waits for any answer, in ms; 0 waits for ever. */
+  readonly queryTimeoutMs?: number;
+}
+
+export function openDatabase(url: DatabaseUrl, options: OpenOptions = {}): Kysely<Database> {
+  if (url.kind === 'sqlite') return openSqlite(url.path);
+  return openPostgres(url.url, options.queryTimeoutMs ?? QUERY_TIMEOUT_MS);
 }
 
 function openSqlite(path: string): Kysely<Database> {
@@ -42,7 +48,31 @@ function openSqlite(path: string): Kysely<Database> {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return new Kysely<Database>({ dialect: new SqliteKeepingErrors(sqlite) });
+}
+
+/**
+ * SQLite rolls a transaction back by itself on some errors (a full disk, an I/O error); Kysely's
+ * ROLLBACK that follows would then fail with "no transaction is active" and replace the error that
+ * says what happened (SQLITE_FULL answers 503; the replacement would be a 500). The rollback is
+ * skipped when SQLite has no transaction open any more.
+ */
+class SqliteKeepingErrors extends SqliteDialect {
+  readonly #sqlite: SQLite.Database;
+
+  constructor(sqlite: SQLite.Database) {
+    super({ database: sqlite });
+    this.#sqlite = sqlite;
+  }
+
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    const rollback = driver.rollbackTransaction.bind(driver);
+    driver.rollbackTransaction = async (connection) => {
+      if (this.#sqlite.inTransaction) await rollback(connection);
+    };
+    return driver;
+  }
 }
 
 /** The security plan's timeouts: a statement runs at most 2 s, a connection is found within 5 s. */
@@ -53,8 +83,16 @@ const POSTGRES_POOL = {
   idleTimeoutMillis: 30_000,
 };
 
-function openPostgres(url: string): Kysely<Database> {
-  const pool = new pg.Pool({ connectionString: url, ...POSTGRES_POOL });
+/**
+ * statement_timeout is enforced by the server, so a server that hangs (SIGSTOP, a frozen VM, a
+ * network that drops packets) would hold a request for as long as it hangs: the client gives up a
+ * second after the server should have. Kysely discards a connection whose ROLLBACK fails, so a
+ * transaction cut short this way is never left open on a pooled connection.
+ */
+const QUERY_TIMEOUT_MS = 3000;
+
+function openPostgres(url: string, queryTimeoutMs: number): Kysely<Database> {
+  const pool = new pg.Pool({ connectionString: url, ...POSTGRES_POOL, query_timeout: queryTimeoutMs });
   // A dropped connection must not crash the process: idle ones report on the pool, busy ones on
   // their client (and the query in flight fails as well, which is where the caller hears of it).
   pool.on('error', () => {});
@@ -79,14 +117,28 @@ const UNREACHABLE_CODES = new Set([
 ]);
 
 /**
- * Is this the database being out of reach (down, restarting, cut off), rather than a bug? Such
- * errors answer 503 with `Retry-After`, not 500. PostgreSQL's classes 08 (connection exception) and
- * 57P0x (shutting down, cannot connect now) count, as do the driver's own connection errors.
+ * SQLite cannot write (disk full, read-only or failing file system, locked by another process past
+ * the busy timeout): the write is refused whole, and a retry may well succeed once that is fixed.
+ */
+const SQLITE_CANNOT_WRITE = /^SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN|PROTOCOL)/;
+
+/**
+ * Is this the database being out of reach or unable to write (down, restarting, cut off, hung, out
+ * of space), rather than a bug? Such errors answer 503 with `Retry-After`, not 500. PostgreSQL's
+ * classes 08 (connection exception), 53 (insufficient resources: disk full, out of memory, too many
+ * connections), 57P0x (shutting down, cannot connect now) and 57014 (a statement cut off by
+ * `statement_timeout`) count, as do the driver's own connection errors and its query timeout (the
+ * server did not answer at all), and SQLite's full, read-only or failing disk.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || /^08|^57P0/.test(code))) return true;
-  return /timeout exceeded when trying to connect|Connection terminated|connection is closed|Client has encountered a connection error/i.test(
+  if (
+    typeof code === 'string' &&
+    (UNREACHABLE_CODES.has(code) || /^08|^53|^57P0|^57014$/.test(code) || SQLITE_CANNOT_WRITE.test(code))
+  ) {
+    return true;
+  }
+  return /timeout exceeded when trying to connect|Connection terminated|connection is closed|Client has encountered a connection error|Query read timeout/i.test(
     String((error as Error | null)?.message ?? error),
   );
 }

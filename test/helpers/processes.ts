@@ -128,7 +128,8 @@ function spawnNode(name: string, env: Readonly<Record<string, string>>, port: nu
   return node;
 }
 
-async function waitUntilReady(node: TesseraNode): Promise<void> {
+/** Waits for a 200 on the node's /readyz (30 s at most); fails at once if the node exits. */
+export async function waitUntilReady(node: TesseraNode): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (!node.running) throw new Error(`node ${node.name} exited before it was ready:\n${node.output()}`);
@@ -183,6 +184,16 @@ export class NodeGroup {
         if (attempt >= 3 || !String((error as Error).message).includes('EADDRINUSE')) throw error;
       }
     }
+  }
+
+  /**
+   * Spawns a node on `port` and returns at once, ready or not: for a node that cannot be ready yet
+   * (its database is down). cleanup() stops it like the others.
+   */
+  launch(name: string, env: Readonly<Record<string, string>>, port: number): TesseraNode {
+    const node = spawnNode(name, { TESSERA_CONFIG: this.configFile, ...env }, port);
+    this.#nodes.push(node);
+    return node;
   }
 
   async cleanup(): Promise<void> {
