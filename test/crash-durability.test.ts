@@ -4,6 +4,7 @@ import { after, describe, type TestContext, test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { hashToken } from '../src/core/token-format.ts';
+import { recordFigures } from './helpers/figures.ts';
 import { createTemporaryDatabase, postgresSkipReason, type TemporaryDatabase } from './helpers/postgres.ts';
 import {
   type CliAccount,
@@ -28,6 +29,44 @@ const CREATE_WORKERS = 8;
 const DELETE_WORKERS = 4;
 /** Tokens created before the storm, so deletes have targets from its first moment. */
 const PRE_CREATED = 16;
+/**
+ * Kill-and-restart cycles per store: 1 in `npm test`; TESSERA_CRASH_RUNS for more (the figures run
+ * uses 5). Each cycle starts on a fresh store.
+ */
+const RUNS = Number(process.env['TESSERA_CRASH_RUNS'] ?? (process.env['TESSERA_FIGURES_DIR'] ? 5 : 1));
+
+/** What the cycles of one store added up to, for docs/security.md. */
+interface Tally {
+  runs: number;
+  acknowledgedCreates: number;
+  acknowledgedDeletes: number;
+  inFlightAtKill: number;
+  restartMs: number[];
+}
+
+function newTally(): Tally {
+  return { runs: 0, acknowledgedCreates: 0, acknowledgedDeletes: 0, inFlightAtKill: 0, restartMs: [] };
+}
+
+function recordTally(store: string, tally: Tally): void {
+  const sorted = [...tally.restartMs].sort((a, b) => a - b);
+  const prefix = store === 'SQLite' ? 'sqlite' : 'postgres';
+  const common = { [`${prefix}KillRuns`]: tally.runs, [`${prefix}InFlightAtKill`]: tally.inFlightAtKill };
+  recordFigures('T59', {
+    ...common,
+    [`${prefix}AcknowledgedCreates`]: tally.acknowledgedCreates,
+    [`${prefix}CreatesLost`]: 0,
+    [`${prefix}IntegrityChecksOk`]: `${tally.runs}/${tally.runs}`,
+    [`${prefix}RestartP50Ms`]: sorted[Math.floor(sorted.length / 2)] ?? 0,
+    [`${prefix}RestartMaxMs`]: sorted.at(-1) ?? 0,
+  });
+  recordFigures('T60', {
+    ...common,
+    [`${prefix}AcknowledgedDeletes`]: tally.acknowledgedDeletes,
+    [`${prefix}DeletesResurrected`]: 0,
+  });
+}
+
 /** Set TESSERA_CRASH_SEED to try other kill times; each scenario draws the next one. */
 const SEED = Number(process.env['TESSERA_CRASH_SEED'] ?? 20_240_611);
 
@@ -361,7 +400,12 @@ function assertKilledMidTraffic(storm: Storm): void {
 }
 
 /** The whole scenario on one store: set up, storm, kill -9, restart, check. */
-async function crashAndRecover(t: TestContext, group: NodeGroup, backend: Backend): Promise<void> {
+async function crashAndRecover(
+  t: TestContext,
+  group: NodeGroup,
+  backend: Backend,
+  tally: Tally,
+): Promise<void> {
   const owner: CliAccount = await createAccountWithCli(backend.env, USER, [
     'tokens:read',
     'tokens:write',
@@ -382,11 +426,18 @@ async function crashAndRecover(t: TestContext, group: NodeGroup, backend: Backen
   );
   assertKilledMidTraffic(storm);
 
+  const restartStarted = performance.now();
   const restarted = await group.start('after the crash', backend.env);
+  const restartMs = Math.round(performance.now() - restartStarted);
   await checkPromisesKept(restarted, owner.adminToken, storm);
   await restarted.stop();
   checkRows(await backend.readTokenRows(), storm);
   await backend.checkStore();
+  tally.runs += 1;
+  tally.acknowledgedCreates += storm.created.length - storm.preCreated;
+  tally.acknowledgedDeletes += storm.deleted.size;
+  tally.inFlightAtKill += storm.inFlightAtKill;
+  tally.restartMs.push(restartMs);
 }
 
 describe('kill -9 during concurrent creates and deletes', () => {
@@ -395,7 +446,10 @@ describe('kill -9 during concurrent creates and deletes', () => {
 
   test('on SQLite, every acknowledged write survives and the file is intact', async (t) => {
     group ??= new NodeGroup();
-    await crashAndRecover(t, group, sqliteBackend(group.dataDir()));
+    const tally = newTally();
+    for (let run = 0; run < RUNS; run++)
+      await crashAndRecover(t, group, sqliteBackend(group.dataDir()), tally);
+    recordTally('SQLite', tally);
   });
 });
 
@@ -409,7 +463,12 @@ describe('kill -9 during concurrent creates and deletes, on PostgreSQL', { skip:
 
   test('every acknowledged write survives and no row is half-written', async (t) => {
     group = new NodeGroup();
-    database = await createTemporaryDatabase();
-    await crashAndRecover(t, group, postgresBackend(database, group.dataDir()));
+    const tally = newTally();
+    for (let run = 0; run < RUNS; run++) {
+      await database?.drop();
+      database = await createTemporaryDatabase();
+      await crashAndRecover(t, group, postgresBackend(database, group.dataDir()), tally);
+    }
+    recordTally('PostgreSQL', tally);
   });
 });

@@ -78,6 +78,27 @@ describe('logs', () => {
       await server.close();
     }
   });
+
+  test('every answer carries an X-Request-Id that names its log line, and no two are alike', async () => {
+    const lines: string[] = [];
+    const server = await startTestServer({
+      logger: createLogger({ level: 'info', write: (line) => lines.push(line) }),
+    });
+    try {
+      const answers = await Promise.all(
+        ['/tokens/v2/nobody', '/healthz', '/signin', '/no/such/path'].map((path) =>
+          fetch(`${server.url}${path}`),
+        ),
+      );
+      const ids = answers.map((answer) => answer.headers.get('x-request-id') ?? '');
+      for (const id of ids) assert.match(id, /^[0-9a-f-]{36}$/);
+      assert.equal(new Set(ids).size, ids.length);
+      const logged = lines.map((line) => (JSON.parse(line) as { requestId?: string }).requestId);
+      for (const id of ids) assert.ok(logged.includes(id), `no log line for ${id}`);
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('accounts at rest', () => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { isTesseraError } from '../core/errors.ts';
+import { requestIdOf } from '../http/request-id.ts';
 import { redact } from '../logging/logger.ts';
 import type { Services } from '../services/create-services.ts';
 import { formToken } from '../services/session-crypto.ts';
@@ -57,7 +58,10 @@ export function dashboardRoutes(services: Services, options: DashboardOptions): 
         'The database is not reachable right now. Nothing was changed; try again shortly.',
       );
     }
-    options.logger.error('unhandled error', { error: redact(String((error as Error).stack ?? error)) });
+    options.logger.error('unhandled error', {
+      requestId: requestIdOf(c.req.raw),
+      error: redact(String((error as Error).stack ?? error)),
+    });
     return errorResponse(kit, c, 500, 'Something went wrong on our side. Try again in a moment.');
   });
   return app;

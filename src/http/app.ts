@@ -11,6 +11,7 @@ import { isDatabaseUnavailable } from '../storage/database.ts';
 import { auditRoutes } from './audit-routes.ts';
 import { leakRoutes } from './leak-routes.ts';
 import { openApiDocument } from './openapi.ts';
+import { assignRequestId, requestIdOf } from './request-id.ts';
 import { tokensRoutes } from './tokens-routes.ts';
 import { usageRoutes } from './usage-routes.ts';
 
@@ -21,17 +22,21 @@ export interface AppOptions {
 }
 
 const API_PREFIXES = ['/tokens/', '/scopes/', '/usage/'];
-const EXPOSED_HEADERS = 'Link, Retry-After, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset';
+const EXPOSED_HEADERS =
+  'Link, Retry-After, X-Rate-Limit-Interval, X-Rate-Limit-Limit, X-Rate-Limit-Reset, X-Request-Id';
 
 export function createApp(services: Services, options: AppOptions): Hono {
   const app = new Hono();
   app.use(async (c, next) => {
     const started = performance.now();
+    const requestId = assignRequestId(c.req.raw);
     await next();
+    c.header('X-Request-Id', requestId);
     c.header('X-Content-Type-Options', 'nosniff');
     if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
     if (isApiPath(c.req.path)) applyCors(c);
     options.logger.info('request', {
+      requestId,
       method: c.req.method,
       url: loggableUrl(new URL(c.req.url)),
       status: c.res.status,
@@ -84,7 +89,10 @@ export function createApp(services: Services, options: AppOptions): Hono {
       c.header('Retry-After', '5');
       return c.json({ message: ERRORS.unavailable.message }, 503);
     }
-    options.logger.error('unhandled error', { error: redact(String((error as Error).stack ?? error)) });
+    options.logger.error('unhandled error', {
+      requestId: requestIdOf(c.req.raw),
+      error: redact(String((error as Error).stack ?? error)),
+    });
     return c.json({ message: ERRORS.internal.message }, 500);
   });
   return app;

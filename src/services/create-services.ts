@@ -17,7 +17,7 @@ import { createLeakService, type LeakService } from './leak-service.ts';
 import { LifecycleSweeper } from './lifecycle-sweeper.ts';
 import { MemoryLoginThrottle } from './login-throttle.ts';
 import { Metrics } from './metrics.ts';
-import { argon2Hasher, boundedHasher } from './passwords.ts';
+import { argon2Hasher, boundedHasher, type PasswordHasher } from './passwords.ts';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.ts';
 import { RedisRateLimiter } from './redis-rate-limiter.ts';
 import { createSessionService, type SessionService } from './session-service.ts';
@@ -66,6 +66,8 @@ export interface Services {
 
 export interface ServiceOptions {
   readonly clock?: Clock;
+  /** The Argon2 hasher, behind the process's bound on password checks; tests wrap it to count checks. */
+  readonly passwordHasher?: PasswordHasher;
   /**
    * Called each time the database cannot be reached at start, before the next try. With it, start
    * waits (backing off to 5 s) until the database answers; without it, start fails at once.
@@ -193,7 +195,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     clock,
   });
   // One budget of Argon2 work for sign-up, sign-in and confirmation in this process.
-  const passwords = boundedHasher(argon2Hasher, { running: 4, waiting: 64 });
+  const passwords = boundedHasher(options.passwordHasher ?? argon2Hasher, { running: 4, waiting: 64 });
   const accounts = createAccountService({ store, catalogue, clock, random, passwords });
   const sessions = createSessionService({
     store,
