@@ -72,6 +72,7 @@ test('/metrics answers the Prometheus text format, with HELP and TYPE for every 
     'tessera_usage_flush_lag_seconds',
     'tessera_usage_dropped_total',
     'tessera_store_errors_total',
+    'tessera_cache_suspensions_total',
     'tessera_verify_duration_seconds_count',
   ]) {
     sample(exposition, name);

@@ -50,6 +50,12 @@ export function dashboardRoutes(services: Services, options: DashboardOptions): 
       return errorResponse(kit, c, 503, capitalise(error.message));
     }
     if (isDatabaseUnavailable(error)) {
+      options.logger.warn('database unavailable', {
+        requestId: requestIdOf(c.req.raw),
+        path: c.req.path,
+        code: String((error as { code?: unknown }).code ?? ''),
+        error: String((error as Error).message ?? error),
+      });
       c.header('Retry-After', '5');
       return errorResponse(
         kit,

@@ -84,8 +84,14 @@ export function createApp(services: Services, options: AppOptions): Hono {
   app.onError((error, c) => {
     if (isTesseraError(error)) return c.json({ message: error.message }, error.status as 400);
     if (isDatabaseUnavailable(error)) {
-      // Nothing was half-written (every write is one transaction); the client may simply retry.
-      options.logger.warn('database unavailable', { path: c.req.path });
+      // Nothing was half-written (every write is one transaction). A write whose answer timed out may
+      // still have committed on the server, as with any lost answer: the client can look before it retries.
+      options.logger.warn('database unavailable', {
+        requestId: requestIdOf(c.req.raw),
+        path: c.req.path,
+        code: String((error as { code?: unknown }).code ?? ''),
+        error: String((error as Error).message ?? error),
+      });
       c.header('Retry-After', '5');
       return c.json({ message: ERRORS.unavailable.message }, 503);
     }

@@ -6,9 +6,10 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
 }
 
-// No word boundary in front: a token glued to other text (`%3Dsk.…`, `Bearer%20sk.…`) is still a
-// token, and so is one whose dots are percent-encoded.
-const TOKEN_PATTERN = /([pst]k)(?:\.|%2e)[A-Za-z0-9]{8,}(?:\.|%2e)[A-Za-z0-9]+/gi;
+// A token may be glued to other text (`x_sk.…`, `%3Dsk.…`, `Bearer%20sk.…`) and its dots may be
+// percent-encoded; only a letter or digit right in front (`disk.`, `Task.`) makes it not a token.
+const TOKEN_PATTERN =
+  /(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))([pst]k)(?:\.|%2[Ee])[A-Za-z0-9]{8,}(?:\.|%2[Ee])[A-Za-z0-9]+/g;
 const QUERY_SECRET = /((?:access_token|token|password)=)[^&\s#"]*/gi;
 
 /** Removes anything shaped like a token or a secret query value from a string. */

@@ -73,3 +73,26 @@ test('a change log that hangs suspends the cache once the last good read is olde
   assert.equal(cached(cache), false);
   void follower.stop(); // stops polling; the hung read itself never settles
 });
+
+test('a read that was only slow resumes the cache with its verdicts; a failed one resumes it empty', async () => {
+  const log = changeLog();
+  const cache = new TokenCache();
+  const follower = new ChangeFollower(log.store, cache, { intervalMs: 1_000_000, staleAfterMs: 50 });
+  await follower.start();
+  assert.equal(cached(cache), true);
+  await wait(80);
+  await follower.poll(); // late: suspends for staleness, then reads the whole log
+  assert.equal(cache.suspended, false);
+  assert.equal(cache.get('pk.token', Date.now()) !== undefined, true, 'nothing was missed: verdicts kept');
+  log.set('fail');
+  await follower.poll();
+  log.set('answer');
+  await follower.poll();
+  assert.equal(
+    cache.get('pk.token', Date.now()),
+    undefined,
+    'a failed read may have missed changes: emptied',
+  );
+  assert.equal(follower.suspensions, 2);
+  await follower.stop();
+});

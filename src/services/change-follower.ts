@@ -44,7 +44,12 @@ export class ChangeFollower {
   readonly #onKeysChanged: () => void;
   readonly #staleAfterMs: number;
   #feedConnected = false;
+  /** A read failed or the feed dropped since the cache was suspended: changes may have been missed. */
+  #missedChanges = false;
+  /** When the last successful read of the change log started: every change committed before is known. */
   lastPollAt = 0;
+  /** How often the cache was suspended because the change log could not be read in time. */
+  suspensions = 0;
   errors = 0;
   /** Changes received from the push feed. */
   pushed = 0;
@@ -81,11 +86,13 @@ export class ChangeFollower {
       onKeysChanged: () => this.#onKeysChanged(),
       onConnected: () => {
         this.#feedConnected = true;
+        this.#missedChanges = false;
         this.#cache.resume();
         this.#onKeysChanged();
       },
       onLost: (error) => {
         this.#feedConnected = false;
+        this.#missedChanges = true;
         this.errors += 1;
         this.#cache.suspend();
         this.#onError(error);
@@ -96,7 +103,7 @@ export class ChangeFollower {
   /** Reads and applies what changed since the last poll. Concurrent calls share one read. */
   poll(): Promise<void> {
     // A read that hangs (a database frozen or out of reach) must not keep the cache trusted.
-    if (Date.now() - this.lastPollAt > this.#staleAfterMs) this.#cache.suspend();
+    if (Date.now() - this.lastPollAt > this.#staleAfterMs) this.#suspend();
     this.#running ??= this.#read().finally(() => {
       this.#running = undefined;
     });
@@ -109,7 +116,13 @@ export class ChangeFollower {
     await this.#running;
   }
 
+  #suspend(): void {
+    if (!this.#cache.suspended) this.suspensions += 1;
+    this.#cache.suspend();
+  }
+
   async #read(): Promise<void> {
+    const started = Date.now();
     try {
       for (;;) {
         const changes = await this.#store.changesSince(this.#seq, BATCH);
@@ -118,16 +131,23 @@ export class ChangeFollower {
         if (last) this.#seq = last.seq;
         if (changes.length < BATCH) break;
       }
-      this.lastPollAt = Date.now();
+      this.lastPollAt = started;
       // Everything that changed while the cache was suspended has just been read: it may resume,
-      // unless a push feed exists and is down (then its reconnection resumes it).
-      if (this.#cache.suspended && (!this.#listener || this.#feedConnected)) this.#cache.resume();
+      // unless a push feed exists and is down (then its reconnection resumes it). After a read that
+      // was only slow, every change was evicted as it arrived (the log reads without gaps on SQLite,
+      // the connected feed announced each one on PostgreSQL), so the cache keeps its verdicts;
+      // after a failed read or a lost feed it starts empty.
+      if (this.#cache.suspended && (!this.#listener || this.#feedConnected)) {
+        this.#cache.resume({ keep: !this.#missedChanges });
+        this.#missedChanges = false;
+      }
     } catch (error) {
       this.errors += 1;
       // What changed meanwhile is unknown, whatever the push feed seems to say: answer from the
       // store (and, if it is down too, only from verdicts it confirmed moments ago) until the log
       // reads again.
-      this.#cache.suspend();
+      this.#missedChanges = true;
+      this.#suspend();
       this.#onError(error);
     }
   }

@@ -2,7 +2,12 @@ import type { Config } from '../config.ts';
 import { type Clock, type RandomSource, systemClock } from '../core/ports.ts';
 import { compileRoutes } from '../core/routes.ts';
 import { buildCatalogue, type ScopeCatalogue } from '../core/scopes.ts';
-import { isDatabaseUnavailable, openDatabase, parseDatabaseUrl } from '../storage/database.ts';
+import {
+  type DatabaseUrl,
+  isDatabaseUnreachable,
+  openDatabase,
+  parseDatabaseUrl,
+} from '../storage/database.ts';
 import { DatabaseKeyRing, type ManagedKeyRing } from '../storage/database-key-ring.ts';
 import { FileKeyRing } from '../storage/file-key-ring.ts';
 import { migrateToLatest } from '../storage/migrations.ts';
@@ -106,19 +111,29 @@ function managedFileKeyRing(ring: FileKeyRing): ManagedKeyRing {
   };
 }
 
-/** A node started before its database (a restart of both, say) waits instead of crash-looping. */
+/**
+ * A node started before its database (a restart of both, say) waits instead of crash-looping; any
+ * other failure of a migration stops the start with its error. On PostgreSQL the migrations run on
+ * a connection of their own without the 2 s statement limit (an index on a large table may take
+ * longer), which is closed afterwards.
+ */
 async function migrateWhenReachable(
   db: Parameters<typeof migrateToLatest>[0],
+  url: DatabaseUrl,
   onWait: ServiceOptions['onDatabaseWait'],
 ): Promise<void> {
   for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+    const migrationDb =
+      url.kind === 'postgres' ? openDatabase(url, { statementTimeoutMs: 0, queryTimeoutMs: 0 }) : db;
     try {
-      await migrateToLatest(db);
+      await migrateToLatest(migrationDb);
       return;
     } catch (error) {
-      if (!onWait || !isDatabaseUnavailable(error)) throw error;
+      if (!onWait || !isDatabaseUnreachable(error)) throw error;
       onWait(error, delay);
       await new Promise((resolve) => setTimeout(resolve, delay));
+    } finally {
+      if (migrationDb !== db) await migrationDb.destroy();
     }
   }
 }
@@ -133,7 +148,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const db = openDatabase(databaseUrl);
   let databaseKeys: DatabaseKeyRing | undefined;
   try {
-    await migrateWhenReachable(db, options.onDatabaseWait);
+    await migrateWhenReachable(db, databaseUrl, options.onDatabaseWait);
     if (!kek && (await db.selectFrom('signing_keys').select('kid').limit(1).execute()).length > 0) {
       throw new TypeError(SEALED_KEYS_WITHOUT_KEK);
     }
@@ -237,6 +252,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
           usageFlushErrors: () => usage.flushErrors,
           usageDropped: () => usage.dropped,
           changeFollowerErrors: () => changes.errors,
+          cacheSuspensions: () => changes.suspensions,
           webhooks: () => ({
             delivered: webhooks.delivered,
             retried: webhooks.retried,

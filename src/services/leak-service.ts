@@ -29,10 +29,11 @@ export interface LeakOutcome {
 const NOT_OURS: LeakOutcome = { label: 'false_positive', action: 'none' };
 
 /**
- * Anything token-shaped in a reported URL is replaced: the log and webhooks never carry a token. No
- * word boundary in front (`x_sk.…`, `%3Dsk.…` are tokens too), and dots may be percent-encoded.
+ * Anything token-shaped in a reported URL is replaced: the log and webhooks never carry a token. A
+ * token may be glued to other text (`x_sk.…`, `%3Dsk.…`) and its dots may be percent-encoded.
  */
-const TOKEN_SHAPE = /(?:pk|sk|tk)(?:\.|%2e)[A-Za-z0-9]{8,}(?:\.|%2e)[A-Za-z0-9]{8,}/gi;
+const TOKEN_SHAPE =
+  /(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))(?:pk|sk|tk)(?:\.|%2[Ee])[A-Za-z0-9]{8,}(?:\.|%2[Ee])[A-Za-z0-9]{8,}/g;
 
 /** Where a leak was found, as recorded: an http(s) URL of at most 2048 characters, tokens redacted. */
 function recordedUrl(url: string | undefined): string | undefined {

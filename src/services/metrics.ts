@@ -9,6 +9,8 @@ export interface MetricsSources {
   usageFlushErrors(): number;
   usageDropped(): number;
   changeFollowerErrors(): number;
+  /** Times the verdict cache was suspended because the change log could not be read in time. */
+  cacheSuspensions(): number;
   /** Failed reloads of the signing keys kept in the database. */
   keyRingErrors(): number;
   /** Webhook attempts by this process since it started. */
@@ -100,6 +102,12 @@ export class Metrics {
     lines.push(
       `tessera_store_errors_total ${this.storeErrors + sources.usageFlushErrors() + sources.changeFollowerErrors()}`,
     );
+    metric(
+      'tessera_cache_suspensions_total',
+      'counter',
+      'Times the verdict cache stopped answering because the change log could not be read in time.',
+    );
+    lines.push(`tessera_cache_suspensions_total ${sources.cacheSuspensions()}`);
     metric(
       'tessera_key_ring_errors_total',
       'counter',

@@ -103,9 +103,12 @@ export class TokenCache {
     this.#suspended = true;
   }
 
-  /** The feed is back: what was missed cannot be told apart, so the cache starts empty. */
-  resume(): void {
-    this.clear();
+  /**
+   * The feed is back: what was missed cannot be told apart, so the cache starts empty, unless the
+   * caller knows every change made meanwhile was evicted (`keep`: a suspension only for a slow read).
+   */
+  resume(options: { readonly keep?: boolean } = {}): void {
+    if (!options.keep) this.clear();
     this.#suspended = false;
   }
 

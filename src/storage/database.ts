@@ -30,11 +30,17 @@ export function parseDatabaseUrl(url: string): DatabaseUrl {
 export interface OpenOptions {
   /** PostgreSQL only: how long the client waits for any answer, in ms; 0 waits for ever. */
   readonly queryTimeoutMs?: number;
+  /** PostgreSQL only: the server's `statement_timeout`, in ms (2 s); 0 for none (migrations). */
+  readonly statementTimeoutMs?: number;
 }
 
 export function openDatabase(url: DatabaseUrl, options: OpenOptions = {}): Kysely<Database> {
   if (url.kind === 'sqlite') return openSqlite(url.path);
-  return openPostgres(url.url, options.queryTimeoutMs ?? QUERY_TIMEOUT_MS);
+  return openPostgres(
+    url.url,
+    options.queryTimeoutMs ?? QUERY_TIMEOUT_MS,
+    options.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS,
+  );
 }
 
 function openSqlite(path: string): Kysely<Database> {
@@ -75,24 +81,70 @@ class SqliteKeepingErrors extends SqliteDialect {
   }
 }
 
-/** The security plan's timeouts: a statement runs at most 2 s, a connection is found within 5 s. */
+/**
+ * The security plan's timeouts: a statement runs at most 2 s, a connection is found within 5 s. A
+ * session left idle inside a transaction is ended by the server after 10 s (a backstop: no
+ * transaction of Tessera's waits on anything but the database).
+ */
+const STATEMENT_TIMEOUT_MS = 2000;
 const POSTGRES_POOL = {
   max: 10,
-  statement_timeout: 2000,
   connectionTimeoutMillis: 5000,
   idleTimeoutMillis: 30_000,
+  idle_in_transaction_session_timeout: 10_000,
 };
 
 /**
  * statement_timeout is enforced by the server, so a server that hangs (SIGSTOP, a frozen VM, a
  * network that drops packets) would hold a request for as long as it hangs: the client gives up a
- * second after the server should have. Kysely discards a connection whose ROLLBACK fails, so a
- * transaction cut short this way is never left open on a pooled connection.
+ * second after the server should have, and then closes that connection (ClosingClient).
  */
 const QUERY_TIMEOUT_MS = 3000;
 
-function openPostgres(url: string, queryTimeoutMs: number): Kysely<Database> {
-  const pool = new pg.Pool({ connectionString: url, ...POSTGRES_POOL, query_timeout: queryTimeoutMs });
+/**
+ * The driver's query timeout only rejects the promise: the query may still run once the server
+ * wakes, and the connection goes back to the pool in a state nobody knows (a `BEGIN` that ran late
+ * leaves it inside a transaction, where later writes would never commit; a migration's advisory
+ * lock would stay held). So a connection whose query timed out is closed at once; the pool then
+ * drops it, and the server rolls back whatever it held.
+ */
+class ClosingClient extends pg.Client {
+  // biome-ignore lint/suspicious/noExplicitAny: pg's overloads (promise or callback) pass through as they are.
+  override query(...args: any[]): any {
+    const last = args.at(-1);
+    if (typeof last === 'function') {
+      args[args.length - 1] = (error: Error | undefined, ...rest: unknown[]) => {
+        if (isQueryTimeout(error)) this.#close();
+        last(error, ...rest);
+      };
+    }
+    // biome-ignore lint/suspicious/noExplicitAny: see above.
+    const result = (super.query as (...all: any[]) => any)(...args);
+    if (result && typeof result.catch === 'function') {
+      result.catch((error: unknown) => {
+        if (isQueryTimeout(error)) this.#close();
+      });
+    }
+    return result;
+  }
+
+  #close(): void {
+    (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  }
+}
+
+function isQueryTimeout(error: unknown): boolean {
+  return (error as Error | undefined)?.message === 'Query read timeout';
+}
+
+function openPostgres(url: string, queryTimeoutMs: number, statementTimeoutMs: number): Kysely<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    ...POSTGRES_POOL,
+    Client: ClosingClient,
+    statement_timeout: statementTimeoutMs,
+    query_timeout: queryTimeoutMs,
+  });
   // A dropped connection must not crash the process: idle ones report on the pool, busy ones on
   // their client (and the query in flight fails as well, which is where the caller hears of it).
   pool.on('error', () => {});
@@ -124,20 +176,26 @@ const SQLITE_CANNOT_WRITE = /^SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN|P
 
 /**
  * Is this the database being out of reach or unable to write (down, restarting, cut off, hung, out
- * of space), rather than a bug? Such errors answer 503 with `Retry-After`, not 500. PostgreSQL's
- * classes 08 (connection exception), 53 (insufficient resources: disk full, out of memory, too many
- * connections), 57P0x (shutting down, cannot connect now) and 57014 (a statement cut off by
- * `statement_timeout`) count, as do the driver's own connection errors and its query timeout (the
- * server did not answer at all), and SQLite's full, read-only or failing disk.
+ * of space, too slow), rather than a bug? Such errors answer 503 with `Retry-After`, not 500: the
+ * unreachable cases below, plus PostgreSQL's class 53 (insufficient resources: disk full, out of
+ * memory, too many connections) and 57014 (a statement cut off by `statement_timeout`), and
+ * SQLite's full, read-only, failing or locked disk.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
+  if (isDatabaseUnreachable(error)) return true;
   const code = (error as { code?: unknown } | null)?.code;
-  if (
-    typeof code === 'string' &&
-    (UNREACHABLE_CODES.has(code) || /^08|^53|^57P0|^57014$/.test(code) || SQLITE_CANNOT_WRITE.test(code))
-  ) {
-    return true;
-  }
+  return typeof code === 'string' && (/^53|^57014$/.test(code) || SQLITE_CANNOT_WRITE.test(code));
+}
+
+/**
+ * Is the database out of reach (down, restarting, cut off, hung)? PostgreSQL's classes 08 (connection
+ * exception) and 57P0x (shutting down, cannot connect now), the driver's own connection errors and
+ * its query timeout (the server did not answer at all). Only these make a starting node wait: a
+ * statement that fails for another reason stops the start with its error.
+ */
+export function isDatabaseUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || /^08|^57P0/.test(code))) return true;
   return /timeout exceeded when trying to connect|Connection terminated|connection is closed|Client has encountered a connection error|Query read timeout/i.test(
     String((error as Error | null)?.message ?? error),
   );
