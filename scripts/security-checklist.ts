@@ -118,7 +118,7 @@ export const CHECKLIST: readonly ChecklistRow[] = [
     attack:
       'Empty token, bare Bearer, NUL bytes, non-ASCII, 10 KB token, 100 KB header, wrong or upper-case prefix',
     answer:
-      'Tokens API: 401 "Unauthorized" for all. Forward-auth: 401 with a reason (missing, malformed, invalid); 431 from Node for oversized headers. Never a 5xx.',
+      'Tokens API: 401 "Unauthorized" for all (its retrieve endpoint reports the code instead, as Mapbox\'s does). Forward-auth: 401 with a reason (missing, malformed, invalid); 431 from Node for oversized headers. Never a 5xx.',
     tests: [
       t(
         'test/forward-auth-answers.test.ts',
@@ -140,7 +140,7 @@ export const CHECKLIST: readonly ChecklistRow[] = [
     section: 'A',
     attack: 'Unknown, revoked, expired and malformed tokens compared (answers and timing)',
     answer:
-      'Tokens API: the same 401 "Unauthorized" for all (the retrieve endpoint reports the code, as Mapbox does). Forward-auth names the reason on purpose (see "Deliberate differences"). Timing is measured, not asserted (bench).',
+      'Tokens API routes: the same 401 "Unauthorized" for all; the retrieve endpoint and forward-auth name the reason on purpose (see "Deliberate differences"). Timing is measured, not asserted (bench): all within the bound.',
     tests: [
       t(
         'test/forward-auth-answers.test.ts',
@@ -189,7 +189,7 @@ export const CHECKLIST: readonly ChecklistRow[] = [
     section: 'A',
     attack: 'A secret token in `?access_token=`, or in a logged URL',
     answer:
-      'Accepted in the query (Mapbox clients send it there). The log rebuilds the URL with `access_token`, `token` and `password` values replaced by [REDACTED], and redacts anything token-shaped anywhere, also glued to other text.',
+      'Accepted in the query (Mapbox clients send it there). The log rebuilds the URL with `access_token`, `token` and `password` values replaced by [REDACTED], and redacts anything token-shaped anywhere (prefix and base64 JSON payload), also glued to other text or percent-encoded. Referer is never logged.',
     tests: [
       t('test/secrets-at-rest.test.ts', 'SQLite: after the full run no secret token'),
       t('test/operations.test.ts', 'never contain tokens, wherever the request carried them'),
@@ -802,7 +802,7 @@ export const CHECKLIST: readonly ChecklistRow[] = [
     section: 'D',
     attack: 'Force errors: invalid JSON, bad encodings, a database that is gone',
     answer:
-      'A plain message and an `X-Request-Id` that names the log line; never a stack trace, SQL, a path or a version; 503 with Retry-After when the database is gone.',
+      'A plain message and (APIs and dashboard) an `X-Request-Id` that names the log line; never a stack trace, SQL, a path or a version; 503 with Retry-After when the database is gone.',
     tests: [
       t('test/operations.test.ts', 'every answer carries an X-Request-Id that names its log line'),
       t('test/tokens-api-errors.test.ts', 'malformed JSON, an empty body and invalid UTF-8 are 400'),
@@ -928,7 +928,7 @@ export const CHECKLIST: readonly ChecklistRow[] = [
     section: 'F',
     attack: 'PostgreSQL stopped, hung and restarted under load',
     answer:
-      '503 + Retry-After meanwhile, never 500; a frozen server is given up on after 3 s (fixed: requests used to wait as long as it was frozen); recovery without restarting Tessera; no acknowledged write lost',
+      '503 + Retry-After meanwhile, never 500; a frozen server is given up on after 3 s on an open connection, 5 s for a new one, and that connection closed (fixed: requests used to wait as long as it was frozen); recovery without restarting Tessera; no acknowledged write lost',
     tests: [
       t('test/dependency-faults.test.ts', 'T61 PostgreSQL stopped under load'),
       t('test/dependency-faults.test.ts', 'T61 PostgreSQL hung (SIGSTOP) under load'),
@@ -1029,7 +1029,7 @@ export const CHECKLIST: readonly ChecklistRow[] = [
     section: 'F',
     attack: 'Two nodes with clocks 90 s apart, a temporary token near expiry',
     answer:
-      'Each node judges `exp` by its own clock: run NTP. More than 5 s of skew against the database is logged and exported as a metric.',
+      'Not tested across two clocks: each node judges `exp` by its own clock, so run NTP. With database keys, a node checks its clock against the database at start; more than 5 s of skew is logged and exported as a metric.',
     tests: [t('test/key-ring.test.ts', 'rotation times come from the database clock')],
   },
   {
@@ -1077,7 +1077,7 @@ export const CHECKLIST: readonly ChecklistRow[] = [
     section: 'G',
     attack: 'Floods of random well-formed-looking tokens',
     answer:
-      'A bad checksum is refused without a store call. A token with a valid checksum (anyone can compute CRC-32) costs one indexed lookup; the Tokens API and forward-auth rate limits bound a flood',
+      'A bad checksum is refused without a store call. A token with a valid checksum (anyone can compute CRC-32) costs one indexed lookup; invalid tokens are not throttled per client (rate-limit unauthenticated traffic at the gateway)',
     tests: [
       t('test/garbage-without-store.test.ts', '2,500 random well-formed tokens with a bad checksum'),
       t('test/garbage-without-store.test.ts', 'refused without one store lookup'),

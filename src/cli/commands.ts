@@ -7,7 +7,7 @@ import { listen } from '../http/server.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createServices, type Services } from '../services/create-services.ts';
 import { migrateStore as copyBetween, maskDatabaseUrl, sameDatabase } from '../storage/copy-store.ts';
-import { type DatabaseUrl, openDatabase, parseDatabaseUrl } from '../storage/database.ts';
+import { type DatabaseUrl, MIGRATION_OPTIONS, openDatabase, parseDatabaseUrl } from '../storage/database.ts';
 import { migrateToLatest } from '../storage/migrations.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -136,7 +136,7 @@ async function serve(args: readonly string[]): Promise<number> {
 
 async function migrate(args: readonly string[]): Promise<number> {
   parse(args, {}, []);
-  const db = openDatabase(parseDatabaseUrl(loadConfig().databaseUrl));
+  const db = openDatabase(parseDatabaseUrl(loadConfig().databaseUrl), MIGRATION_OPTIONS);
   try {
     print({ applied: await migrateToLatest(db) });
   } finally {

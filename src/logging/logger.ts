@@ -6,10 +6,10 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
 }
 
-// A token may be glued to other text (`x_sk.…`, `%3Dsk.…`, `Bearer%20sk.…`) and its dots may be
-// percent-encoded; only a letter or digit right in front (`disk.`, `Task.`) makes it not a token.
-const TOKEN_PATTERN =
-  /(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))([pst]k)(?:\.|%2[Ee])[A-Za-z0-9]{8,}(?:\.|%2[Ee])[A-Za-z0-9]+/g;
+// Every token's payload is base64 JSON, so it starts `eyJ`: that, not a word boundary, is what tells a
+// token from text like `disk.production1.internal`. A token glued to other text (`abcsk.…`,
+// `%3Dsk.…`), with percent-encoded dots or an upper-case prefix is still found.
+const TOKEN_PATTERN = /([PpSsTt][Kk])(?:\.|%2[Ee])eyJ[A-Za-z0-9]{5,}(?:\.|%2[Ee])[A-Za-z0-9]+/g;
 const QUERY_SECRET = /((?:access_token|token|password)=)[^&\s#"]*/gi;
 
 /** Removes anything shaped like a token or a secret query value from a string. */

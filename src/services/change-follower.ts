@@ -133,12 +133,13 @@ export class ChangeFollower {
       }
       this.lastPollAt = started;
       // Everything that changed while the cache was suspended has just been read: it may resume,
-      // unless a push feed exists and is down (then its reconnection resumes it). After a read that
-      // was only slow, every change was evicted as it arrived (the log reads without gaps on SQLite,
-      // the connected feed announced each one on PostgreSQL), so the cache keeps its verdicts;
-      // after a failed read or a lost feed it starts empty.
+      // unless a push feed exists and is down (then its reconnection resumes it). Without a push feed
+      // (SQLite: one writer at a time, so the log reads without gaps), a read that was only slow
+      // evicted every change, and the cache keeps its verdicts. With one (PostgreSQL, where a change
+      // can commit after a later one was read), the feed that looked connected may have been cut
+      // off: the cache starts empty.
       if (this.#cache.suspended && (!this.#listener || this.#feedConnected)) {
-        this.#cache.resume({ keep: !this.#missedChanges });
+        this.#cache.resume({ keep: !this.#listener && !this.#missedChanges });
         this.#missedChanges = false;
       }
     } catch (error) {

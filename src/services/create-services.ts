@@ -5,6 +5,7 @@ import { buildCatalogue, type ScopeCatalogue } from '../core/scopes.ts';
 import {
   type DatabaseUrl,
   isDatabaseUnreachable,
+  MIGRATION_OPTIONS,
   openDatabase,
   parseDatabaseUrl,
 } from '../storage/database.ts';
@@ -123,8 +124,7 @@ async function migrateWhenReachable(
   onWait: ServiceOptions['onDatabaseWait'],
 ): Promise<void> {
   for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
-    const migrationDb =
-      url.kind === 'postgres' ? openDatabase(url, { statementTimeoutMs: 0, queryTimeoutMs: 0 }) : db;
+    const migrationDb = url.kind === 'postgres' ? openDatabase(url, MIGRATION_OPTIONS) : db;
     try {
       await migrateToLatest(migrationDb);
       return;

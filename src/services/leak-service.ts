@@ -30,10 +30,9 @@ const NOT_OURS: LeakOutcome = { label: 'false_positive', action: 'none' };
 
 /**
  * Anything token-shaped in a reported URL is replaced: the log and webhooks never carry a token. A
- * token may be glued to other text (`x_sk.…`, `%3Dsk.…`) and its dots may be percent-encoded.
+ * token's payload is base64 JSON (`eyJ…`); it may be glued to other text, its dots percent-encoded.
  */
-const TOKEN_SHAPE =
-  /(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))(?:pk|sk|tk)(?:\.|%2[Ee])[A-Za-z0-9]{8,}(?:\.|%2[Ee])[A-Za-z0-9]{8,}/g;
+const TOKEN_SHAPE = /[PpSsTt][Kk](?:\.|%2[Ee])eyJ[A-Za-z0-9]{5,}(?:\.|%2[Ee])[A-Za-z0-9]{8,}/g;
 
 /** Where a leak was found, as recorded: an http(s) URL of at most 2048 characters, tokens redacted. */
 function recordedUrl(url: string | undefined): string | undefined {

@@ -1,4 +1,8 @@
-export type AttemptOutcome = 'success' | 'failure';
+/**
+ * `abandoned`: no password was checked (the store or the Argon2 budget was unavailable), so the
+ * attempt tells the guesser nothing and counts neither way.
+ */
+export type AttemptOutcome = 'success' | 'failure' | 'abandoned';
 
 export interface ThrottleAllowed {
   readonly allowed: true;
@@ -155,7 +159,8 @@ export class MemoryLoginThrottle implements LoginThrottle {
     attempt.settled = true;
     attempt.account.pending.delete(attempt);
     attempt.client.pending.delete(attempt);
-    // Anything but an explicit success counts as a failure, so a caller's mistake fails closed.
+    if (outcome === 'abandoned') return;
+    // Anything else but an explicit success counts as a failure, so a caller's mistake fails closed.
     if (outcome === 'success') {
       this.#clearAccount(attempt.account);
       return;

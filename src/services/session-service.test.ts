@@ -124,6 +124,30 @@ describe('sign-in', () => {
     await signIn(world);
   });
 
+  test('attempts that could not check a password (the hasher unavailable) lock nobody out afterwards', async () => {
+    let available = false;
+    const flaky: PasswordHasher = {
+      hash: (password) => argon2Hasher.hash(password),
+      verify: (hash, password) =>
+        available ? argon2Hasher.verify(hash, password) : Promise.reject(new Error('no Argon2 slot free')),
+    };
+    const outage = await createWorld(flaky);
+    try {
+      for (let attempt = 1; attempt <= 10; attempt++) {
+        await assert.rejects(outage.sessions.signIn('alice', PASSWORD, CLIENT), /no Argon2 slot free/);
+      }
+      available = true;
+      assert.equal((await outage.sessions.signIn('alice', PASSWORD, CLIENT)).outcome, 'signed-in');
+      // Real guesses still count as before.
+      for (let attempt = 1; attempt <= 5; attempt++) {
+        assert.equal((await outage.sessions.signIn('bob', 'wrong password!', CLIENT)).outcome, 'refused');
+      }
+      assert.equal((await outage.sessions.signIn('bob', PASSWORD, CLIENT)).outcome, 'throttled');
+    } finally {
+      await outage.db.destroy();
+    }
+  });
+
   test('1,000 session ids are distinct 256-bit base64url strings', () => {
     const ids = Array.from({ length: 1000 }, () => newSessionId(systemRandom));
     assert.equal(new Set(ids).size, 1000);

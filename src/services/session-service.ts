@@ -7,7 +7,7 @@ import type { Store } from '../core/store.ts';
 import { isoTime } from '../core/tokens.ts';
 import type { AccountService, NewAccount } from './account-service.ts';
 import { KeyedLock } from './keyed-lock.ts';
-import type { LoginThrottle } from './login-throttle.ts';
+import type { AttemptOutcome, LoginThrottle } from './login-throttle.ts';
 import { type PasswordHasher, passwordProblem } from './passwords.ts';
 import { newSessionId, openFlash, sealFlash, sessionIdHash } from './session-crypto.ts';
 
@@ -77,10 +77,19 @@ export function createSessionService(deps: SessionServiceDeps) {
     const accountKey = `account:${username.trim().toLowerCase().slice(0, 64)}`;
     const attempt = throttle.begin(accountKey, `client:${throttlingKey(client)}`, clock.now());
     if (!attempt.allowed) return { outcome: 'throttled', retryAfterSeconds: attempt.retryAfterSeconds };
-    let outcome: 'success' | 'failure' = 'failure';
+    let outcome: AttemptOutcome = 'failure';
     try {
-      const account = await store.findAccount(username);
-      const valid = await passwords.verify(account?.passwordHash ?? (await decoyHash), password);
+      let account: Awaited<ReturnType<typeof store.findAccount>>;
+      let valid: boolean;
+      try {
+        account = await store.findAccount(username);
+        valid = await passwords.verify(account?.passwordHash ?? (await decoyHash), password);
+      } catch (error) {
+        // No password was checked (the store or the Argon2 budget was unavailable): not a guess, so
+        // a user retrying through an outage is not locked out once it ends.
+        outcome = 'abandoned';
+        throw error;
+      }
       if (!account || !valid) return { outcome: 'refused' };
       const session = await start(account.username, account.passwordHash, {
         action: 'session.signin',

@@ -85,7 +85,8 @@ test('a starting node waits only for a database it cannot reach, not for one tha
   assert.ok(isDatabaseUnreachable(Object.assign(new Error('connect'), { code: 'ECONNREFUSED' })));
   assert.ok(isDatabaseUnreachable(Object.assign(new Error('starting up'), { code: '57P03' })));
   assert.ok(isDatabaseUnreachable(new Error('Query read timeout')));
-  for (const code of ['57014', '53100', 'SQLITE_BUSY', 'SQLITE_READONLY', '42P01']) {
+  assert.ok(isDatabaseUnreachable(Object.assign(new Error('too many clients'), { code: '53300' })));
+  for (const code of ['57014', 'SQLITE_BUSY', 'SQLITE_READONLY', '42P01']) {
     assert.ok(!isDatabaseUnreachable(Object.assign(new Error(code), { code })), code);
   }
 });

@@ -129,7 +129,15 @@ class ClosingClient extends pg.Client {
   }
 
   #close(): void {
-    (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    const client = this as unknown as {
+      _queryable: boolean;
+      _ending: boolean;
+      connection?: { stream?: { destroy(): void } };
+    };
+    // Marked at once, so the pool never hands this client to a waiting request (pg-pool reads these).
+    client._queryable = false;
+    client._ending = true;
+    client.connection?.stream?.destroy();
   }
 }
 
@@ -142,8 +150,12 @@ function openPostgres(url: string, queryTimeoutMs: number, statementTimeoutMs: n
     connectionString: url,
     ...POSTGRES_POOL,
     Client: ClosingClient,
-    statement_timeout: statementTimeoutMs,
+    // 0 is sent as such (pg leaves a falsy statement_timeout out, and the role's default would apply).
+    ...(statementTimeoutMs > 0
+      ? { statement_timeout: statementTimeoutMs }
+      : { options: '-c statement_timeout=0' }),
     query_timeout: queryTimeoutMs,
+    keepAlive: true,
   });
   // A dropped connection must not crash the process: idle ones report on the pool, busy ones on
   // their client (and the query in flight fails as well, which is where the caller hears of it).
@@ -184,18 +196,26 @@ const SQLITE_CANNOT_WRITE = /^SQLITE_(FULL|READONLY|IOERR|BUSY|LOCKED|CANTOPEN|P
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (isDatabaseUnreachable(error)) return true;
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (/^53|^57014$/.test(code) || SQLITE_CANNOT_WRITE.test(code));
+  return typeof code === 'string' && (code === '57014' || SQLITE_CANNOT_WRITE.test(code));
 }
 
 /**
- * Is the database out of reach (down, restarting, cut off, hung)? PostgreSQL's classes 08 (connection
- * exception) and 57P0x (shutting down, cannot connect now), the driver's own connection errors and
+ * How migrations connect: no statement limit (an index on a large table may take minutes), and a
+ * client timeout long enough for that but not endless, so a connection that went dead during a
+ * start is given up on and the start tries again.
+ */
+export const MIGRATION_OPTIONS: OpenOptions = { statementTimeoutMs: 0, queryTimeoutMs: 15 * 60_000 };
+
+/**
+ * Is the database out of reach (down, restarting, cut off, hung, out of connections)? PostgreSQL's
+ * classes 08 (connection exception), 53 (insufficient resources: too many connections, out of
+ * memory or disk) and 57P0x (shutting down, cannot connect now), the driver's own connection errors and
  * its query timeout (the server did not answer at all). Only these make a starting node wait: a
  * statement that fails for another reason stops the start with its error.
  */
 export function isDatabaseUnreachable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || /^08|^57P0/.test(code))) return true;
+  if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || /^08|^53|^57P0/.test(code))) return true;
   return /timeout exceeded when trying to connect|Connection terminated|connection is closed|Client has encountered a connection error|Query read timeout/i.test(
     String((error as Error | null)?.message ?? error),
   );
