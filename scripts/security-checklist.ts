@@ -854,9 +854,13 @@ export const CHECKLIST: readonly ChecklistRow[] = [
     section: 'E',
     attack: 'Concurrent creates against a quota',
     answer:
-      'There is no per-account token quota (a deliberate difference); the per-account Tokens API limit is what bounds a burst of creates, and it holds exactly under concurrency: no overshoot',
-    tests: [t('test/concurrency.test.ts', '50 concurrent creates with 5 requests left')],
-    figures: ['T55'],
+      'An account holds at most `limits.tokensPerAccount` live tokens (10,000 by default), counted inside the insert transaction under a lock on the account: 50 concurrent creates with room for 5 give exactly 5, the rest 422, on SQLite and PostgreSQL (the per-account Tokens API request limit holds the same way)',
+    tests: [
+      t('test/concurrency.test.ts', '50 concurrent creates with room for 5'),
+      t('test/concurrency.test.ts', '50 concurrent creates with 5 requests left'),
+      t('test/store.test.ts', 'concurrent inserts against the account limit: exactly the room left is taken'),
+    ],
+    figures: ['T55', 'T55-requests'],
   },
   {
     id: 'T56',
@@ -887,13 +891,18 @@ export const CHECKLIST: readonly ChecklistRow[] = [
     section: 'E',
     attack: 'Delete a secret token while it mints a temporary token',
     answer:
-      'No temporary token minted from a deleted parent ever works, whenever the mint answered; a rotation racing a delete answers 200 or 404, never 409 (fixed)',
+      'No temporary token minted from a deleted parent ever works, whenever the mint answered; a create or rotation re-checks its authorising token inside its own transaction (fixed: a create racing the revocation of its authoriser could commit a permanent token after the delete); a rotation racing a delete answers 200 or 404, never 409 (fixed)',
     tests: [
+      t('test/concurrency.test.ts', 'creates racing the revocation of the token that authorises them'),
+      t(
+        'test/store.test.ts',
+        'insertToken re-checks its authoriser and the account limit in its own transaction',
+      ),
       t('test/concurrency.test.ts', 'an sk deleted while it mints tks'),
       t('test/concurrency.test.ts', 'a rotation racing a delete of its token answers 200 or 404, never 409'),
       t('src/core/token-status.test.ts', 'is revoked when the parent is deleted'),
     ],
-    figures: ['T58'],
+    figures: ['T58', 'T58-creates'],
   },
   // F. Durability and faults
   {

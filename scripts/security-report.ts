@@ -147,9 +147,14 @@ function measure(): SavedFigures {
       }
     }
     const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+    const changed = spawnSync('git', ['status', '--porcelain', '--', 'src', 'test', 'bench'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    const dirty = changed.stdout.trim() ? ' with uncommitted changes' : '';
     return {
       measured: new Date().toISOString().slice(0, 10),
-      commit: commit.stdout.trim() || 'unknown',
+      commit: `${commit.stdout.trim() || 'unknown'}${dirty}`,
       machine: `${cpus().length} cores, Node ${process.version}`,
       rows,
     };

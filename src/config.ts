@@ -39,6 +39,8 @@ export interface Config {
   readonly configFile: string | null;
   readonly extraScopes: readonly Scope[];
   readonly tokensApiRateLimit: RateLimitConfig;
+  /** Live persistent tokens one account may hold (`limits.tokensPerAccount`, 10,000). */
+  readonly tokensPerAccount: number;
   /** Forward-auth route map; the Mapbox-style defaults unless the config file gives its own. */
   readonly routes: readonly Route[];
   /** Operator defaults per scope, for tokens without their own `rateLimit`. */
@@ -93,6 +95,7 @@ const fileSchema = z
     limits: z
       .strictObject({
         tokensApi: rateLimitSchema.optional(),
+        tokensPerAccount: z.number().int().min(1).max(1_000_000).optional(),
         scopes: z.record(z.string().regex(SCOPE_ID_PATTERN), rateLimitSchema).default({}),
       })
       .default({ scopes: {} }),
@@ -174,6 +177,7 @@ export function loadConfig(env: Env = process.env): Config {
     configFile,
     extraScopes: Object.freeze(file.scopes),
     tokensApiRateLimit: Object.freeze(file.limits.tokensApi ?? { limit: 100, interval: 60 }),
+    tokensPerAccount: file.limits.tokensPerAccount ?? 10_000,
     routes: Object.freeze((file.routes as readonly Route[] | undefined) ?? DEFAULT_ROUTES),
     scopeRateLimits: Object.freeze(file.limits.scopes),
     usageFlushMs: Math.round(file.usage.flushInterval * 1000),

@@ -343,9 +343,8 @@ describe('T55: the account limit under a burst of creates', () => {
   });
   after(() => server.close());
 
-  // Tessera has no cap on the number of tokens an account holds: the limit there is, is the Tokens
-  // API's per-account request limit. With L - 5 requests spent, 50 concurrent creates must yield
-  // exactly 5 new tokens.
+  // The Tokens API's per-account request limit under the same kind of burst: with L - 5 requests
+  // spent, 50 concurrent creates must yield exactly 5 new tokens.
   test(`50 concurrent creates with 5 requests left, ${FEWER} trials: exactly 5 succeed and 5 are stored`, async (t) => {
     const totals = { created: 0, throttled: 0, overshoot: 0 };
     for (let trial = 0; trial < FEWER; trial++) {
@@ -379,11 +378,113 @@ describe('T55: the account limit under a burst of creates', () => {
       throttled429: totals.throttled,
       overshoot: totals.overshoot,
     };
-    report(t, 'T55', 'SQLite', counts, {
+    report(t, 'T55-requests', 'SQLite', counts, {
       limitPerWindow: LIMIT,
       concurrentCreates: 50,
       succeededPerTrial: 5,
-      tokenCountQuota: 'none (gap): the Tokens API request limit is the only per-account limit',
     });
   });
 });
+
+for (const store of STORES) {
+  describe(`T55: the tokens-per-account limit under a burst of creates, on ${store.name}`, {
+    skip: store.skip ?? false,
+  }, () => {
+    const QUOTA = 30;
+    const trials = Math.max(2, Math.round(FEWER * store.share));
+    let database: TemporaryDatabase | undefined;
+    let server: TestServer;
+
+    before(async () => {
+      database = store.postgres ? await createTemporaryDatabase() : undefined;
+      server = await startApiServer({
+        limits: { tokensApi: { limit: 100_000, interval: 60 }, tokensPerAccount: QUOTA },
+        ...(database ? { env: { TESSERA_DATABASE_URL: database.url } } : {}),
+      });
+    });
+    after(async () => {
+      await server?.close();
+      await database?.drop();
+    });
+
+    test(`50 concurrent creates with room for 5, ${trials} trials: exactly 5 succeed, the rest 422, ${QUOTA} stored`, async (t) => {
+      const totals = { created: 0, refused422: 0, overshoot: 0 };
+      for (let trial = 0; trial < trials; trial++) {
+        const username = `quota${trial}`;
+        const owner = await createTestAccount(server.services, username, ADMIN_SCOPES);
+        const live = async () => (await tokensOf(server, username)).length;
+        for (let filled = await live(); filled < QUOTA - 5; filled++) {
+          const answer = await api(server, 'POST', `/tokens/v2/${username}`, {
+            token: owner.adminToken,
+            json: { note: `fill ${filled}`, scopes: ['tokens:read'] },
+          });
+          assert.equal(answer.status, 200, answer.text);
+        }
+        const answers = await Promise.all(
+          Array.from({ length: 50 }, (_, index) =>
+            api(server, 'POST', `/tokens/v2/${username}`, {
+              token: owner.adminToken,
+              json: { note: `burst ${index}`, scopes: ['tokens:read'] },
+            }),
+          ),
+        );
+        const counts = statusCounts(answers);
+        assert.deepEqual(counts, { 200: 5, 422: 45 }, `trial ${trial}`);
+        for (const answer of answers.filter((item) => item.status === 422)) {
+          assert.deepEqual(answer.body, {
+            message: `this account already holds ${QUOTA} tokens, the most it may`,
+          });
+        }
+        const stored = await live();
+        assert.equal(stored, QUOTA, 'stored count == the limit');
+        totals.created += counts[200] ?? 0;
+        totals.refused422 += counts[422] ?? 0;
+        totals.overshoot += Math.max(0, stored - QUOTA);
+      }
+      report(t, 'T55', store.name, { trials, ...totals }, { tokensPerAccount: QUOTA, concurrentCreates: 50 });
+    });
+
+    test(`creates racing the revocation of the token that authorises them, ${trials} trials: none started after the 204 succeeds, none survives unseen`, async (t) => {
+      const totals = { created: 0, refused401: 0, startedAfterDelete: 0, violations: 0 };
+      const owner = await createTestAccount(server.services, 'revoked', ADMIN_SCOPES);
+      for (let trial = 0; trial < trials; trial++) {
+        const authoriser = await api(server, 'POST', '/tokens/v2/revoked', {
+          token: owner.adminToken,
+          json: { note: `authoriser ${trial}`, scopes: ['tokens:read', 'tokens:write'] },
+        });
+        assert.equal(authoriser.status, 200, authoriser.text);
+        const { id, token } = authoriser.body as Metadata & { token: string };
+        let deleteEnd = Number.POSITIVE_INFINITY;
+        const deletion = api(server, 'DELETE', `/tokens/v2/revoked/${id}`, { token: owner.adminToken }).then(
+          (answer) => {
+            deleteEnd = performance.now();
+            return answer;
+          },
+        );
+        const creates = Array.from({ length: 20 }, async (_, index) => {
+          if (index % 2 === 1) await yieldToEventLoop();
+          const started = performance.now();
+          const answer = await api(server, 'POST', '/tokens/v2/revoked', {
+            token,
+            json: { note: `raced ${trial}-${index}`, scopes: ['tokens:read'] },
+          });
+          return { started, answer };
+        });
+        const [deleted, ...results] = await Promise.all([deletion, ...creates]);
+        assert.equal(deleted.status, 204, deleted.text);
+        const listed = new Set((await tokensOf(server, 'revoked')).map((item) => item.id));
+        for (const { started, answer } of results) {
+          assert.ok(answer.status === 200 || answer.status === 401, `${answer.status} ${answer.text}`);
+          if (started > deleteEnd) totals.startedAfterDelete += 1;
+          if (answer.status === 401) totals.refused401 += 1;
+          if (answer.status !== 200) continue;
+          totals.created += 1;
+          if (started > deleteEnd) totals.violations += 1;
+          assert.ok(listed.has((answer.body as Metadata).id), 'a create answered 200 is there');
+        }
+        assert.equal(totals.violations, 0, 'no create that started after the delete answered succeeded');
+      }
+      report(t, 'T58-creates', store.name, { trials, ...totals });
+    });
+  });
+}

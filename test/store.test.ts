@@ -147,6 +147,43 @@ function storeContract(name: string, factory: StoreFactory, options: { readonly 
         assert.equal(await store.findToken(nextId()), undefined);
       }));
 
+    test('insertToken re-checks its authoriser and the account limit in its own transaction', () =>
+      withStore(async (store) => {
+        const admin = token('alice', { isDefault: true });
+        await store.createAccount(account('alice'), admin);
+        const guard = { authorizerTokenId: admin.id, now: iso(10) };
+        assert.equal(await store.insertToken(token('alice', { isDefault: false }), [], guard), 'inserted');
+        assert.equal(
+          await store.insertToken(token('alice', { isDefault: false }), [], { ...guard, maxLiveTokens: 2 }),
+          'quota_reached',
+          'two live tokens already',
+        );
+        const expiring = token('alice', { isDefault: false, expiresAt: iso(5) });
+        await store.insertToken(expiring);
+        const late = token('alice', { isDefault: false });
+        assert.equal(
+          await store.insertToken(late, [], { authorizerTokenId: expiring.id, now: iso(10) }),
+          'authorizer_gone',
+          'an expired authoriser',
+        );
+        assert.equal(await store.deleteToken(admin.id, iso(11), null), true);
+        assert.equal(await store.insertToken(late, [], guard), 'authorizer_gone', 'a deleted authoriser');
+        assert.equal(await store.findToken(late.id), undefined, 'nothing was written');
+      }));
+
+    test('concurrent inserts against the account limit: exactly the room left is taken', () =>
+      withStore(async (store) => {
+        await store.createAccount(account('alice'), token('alice', { isDefault: true }));
+        const outcomes = await Promise.all(
+          Array.from({ length: 20 }, () =>
+            store.insertToken(token('alice', { isDefault: false }), [], { now: iso(1), maxLiveTokens: 6 }),
+          ),
+        );
+        assert.equal(outcomes.filter((outcome) => outcome === 'inserted').length, 5);
+        const live = await store.listTokens({ username: 'alice', sortBy: 'created', limit: 100 });
+        assert.equal(live.length, 6);
+      }));
+
     test('only one live default token per account', () =>
       withStore(async (store) => {
         const first = token('alice', { isDefault: true });

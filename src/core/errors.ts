@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'expires_too_far'
   | 'expires_beyond_authorizer'
   | 'scopes_invalid'
+  | 'token_limit'
   | 'resources_invalid'
   | 'start_invalid'
   | 'invalid_field'
@@ -42,6 +43,7 @@ export const ERRORS: Readonly<Record<ErrorCode, ErrorSpec>> = {
     message: 'expires may not be greater than the expiration of the authorizing token',
   },
   scopes_invalid: { status: 422, message: 'scopes are invalid' },
+  token_limit: { status: 422, message: 'this account holds as many tokens as it may' },
   resources_invalid: { status: 422, message: 'resources are invalid' },
   start_invalid: { status: 422, message: 'start is invalid' },
   invalid_field: { status: 422, message: 'request body is invalid' },

@@ -91,6 +91,14 @@ export interface AuditQuery {
  * The persistence port. Every method is one atomic, durable operation; the audit events given to a
  * write are appended in its transaction, so a change and its record commit (or fail) together.
  */
+export interface InsertGuard {
+  /** The persistent token that authorised the insert (for a tk, the one behind it). */
+  readonly authorizerTokenId?: string;
+  /** Now, as stored: an authoriser that expired by then counts as gone. */
+  readonly now: string;
+  readonly maxLiveTokens?: number;
+}
+
 export interface Store {
   /** Creates the account with its default token; false if the username is taken. */
   createAccount(
@@ -99,7 +107,16 @@ export interface Store {
     audit?: readonly AuditEvent[],
   ): Promise<boolean>;
   findAccount(username: string): Promise<AccountRecord | undefined>;
-  insertToken(record: TokenRecord, audit?: readonly AuditEvent[]): Promise<void>;
+  /**
+   * Inserts a new token unless a guard fails, in one transaction: the token that authorised it must
+   * still be live (a create racing the revocation of its authoriser never outlives it), and the
+   * account must hold fewer than `maxLiveTokens` live tokens (counted under a lock on the account).
+   */
+  insertToken(
+    record: TokenRecord,
+    audit?: readonly AuditEvent[],
+    guard?: InsertGuard,
+  ): Promise<'inserted' | 'authorizer_gone' | 'quota_reached'>;
   /** Finds a token by id, tombstones included. */
   findToken(id: string): Promise<TokenRecord | undefined>;
   /** Live tokens of one account, newest first by the sort key, ties broken by id. */
@@ -130,6 +147,7 @@ export interface Store {
     retire: TokenRetirement,
     replacement: TokenRecord,
     audit?: readonly AuditEvent[],
+    guard?: InsertGuard,
   ): Promise<boolean>;
   /** Moves tokens' `lastUsed` forward (never back), without counting requests. */
   touchTokens(uses: ReadonlyArray<{ readonly tokenId: string; readonly lastUsed: string }>): Promise<void>;

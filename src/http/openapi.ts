@@ -128,6 +128,7 @@ const FIELDS: Messages = {
     'expiresAt must be an ISO 8601 time or null',
     'expiresAt must be in the future',
     'expiresAt must be at most N days from now: the operator caps token lifetimes',
+    'this account already holds N tokens, the most it may',
   ],
 };
 

@@ -198,6 +198,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     random,
     cache,
     maxLifetimeDays: config.lifecycle.maxLifetimeDays,
+    tokensPerAccount: config.tokensPerAccount,
     onUse: (tokenId, now) => usage.touch(tokenId, now),
   });
   const verification = createVerificationService({

@@ -3,7 +3,7 @@ import type { Authorizer } from '../core/authorizer.ts';
 import { TesseraError } from '../core/errors.ts';
 import type { Clock, KeyRing, RandomSource } from '../core/ports.ts';
 import type { ScopeCatalogue } from '../core/scopes.ts';
-import type { Store, TokenSortKey } from '../core/store.ts';
+import type { InsertGuard, Store, TokenSortKey } from '../core/store.ts';
 import {
   hasValidSignature,
   issueTemporaryToken,
@@ -40,6 +40,8 @@ export interface TokenServiceDeps {
   readonly maxLifetimeDays?: number | null;
   /** A persistent token (or the one behind a tk) authorised a call to Tessera's own API: it is in use. */
   readonly onUse?: (tokenId: string, now: number) => void;
+  /** `limits.tokensPerAccount`: live persistent tokens one account may hold; no limit when absent. */
+  readonly tokensPerAccount?: number;
 }
 
 export interface Inspection {
@@ -232,14 +234,31 @@ export function createTokenService(deps: TokenServiceDeps) {
     const now = clock.now();
     const plan = planCreate(request, { authorizer, catalogue, now, maxLifetimeMs });
     const { record, token } = issueToken({ username, plan, isDefault: false, now }, random);
-    await store.insertToken(
+    const limit = deps.tokensPerAccount;
+    const outcome = await store.insertToken(
       record,
       audited('token.create', authorizer, origin, username, record.id, now, {
         usage: record.usage,
         scopes: record.scopes,
       }),
+      { ...insertGuard(authorizer, now), ...(limit === undefined ? {} : { maxLiveTokens: limit }) },
     );
+    if (outcome === 'authorizer_gone') throw new TesseraError('unauthorized');
+    if (outcome === 'quota_reached') {
+      throw new TesseraError('token_limit', `this account already holds ${limit} tokens, the most it may`);
+    }
     return toMetadata(record, { secretToken: token });
+  }
+
+  /**
+   * What the insert re-checks in its own transaction: the token that authorised it is still live
+   * (it was checked when the request arrived, but may have been revoked since).
+   */
+  function insertGuard(authorizer: Authorizer, now: number): InsertGuard {
+    return {
+      now: isoTime(now),
+      ...(authorizer.kind === 'token' && authorizer.tokenId ? { authorizerTokenId: authorizer.tokenId } : {}),
+    };
   }
 
   async function createTemporary(
@@ -343,9 +362,21 @@ export function createTokenService(deps: TokenServiceDeps) {
         { expiresAt: graceUntil, modified },
         record,
         audit,
+        insertGuard(authorizer, now),
       );
       cache.evict(id);
       if (!rotated) {
+        // The authorising token was revoked (or expired) since the request arrived.
+        if (authorizer.kind === 'token' && authorizer.tokenId && authorizer.tokenId !== id) {
+          const still = await store.findToken(authorizer.tokenId);
+          if (
+            !still ||
+            still.deletedAt !== null ||
+            (still.expiresAt !== null && still.expiresAt <= isoTime(now))
+          ) {
+            throw new TesseraError('unauthorized');
+          }
+        }
         // A delete (which takes no lock) got in first: answer as a rotation after it would, 404.
         await findLive(username, id);
         throw new TesseraError('conflict', 'the token is being changed by another request; try again');

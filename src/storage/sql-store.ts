@@ -1,9 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { AuditAction, AuditChannel, AuditEvent } from '../core/audit.ts';
 import type {
   AccountRecord,
   AuditQuery,
+  InsertGuard,
   NoticeKind,
   Store,
   TokenChange,
@@ -64,13 +65,59 @@ export class SqlStore implements Store {
     return row && fromAccountRow(row);
   }
 
-  async insertToken(record: TokenRecord, audit: readonly AuditEvent[] = []): Promise<void> {
-    if (audit.length === 0)
-      return void (await this.#db.insertInto('tokens').values(toTokenRow(record)).execute());
-    await this.#db.transaction().execute(async (trx) => {
+  async insertToken(
+    record: TokenRecord,
+    audit: readonly AuditEvent[] = [],
+    guard?: InsertGuard,
+  ): Promise<'inserted' | 'authorizer_gone' | 'quota_reached'> {
+    return this.#db.transaction().execute(async (trx) => {
+      const failed = guard ? await this.#checkGuard(trx, record.username, guard) : undefined;
+      if (failed) return failed;
       await trx.insertInto('tokens').values(toTokenRow(record)).execute();
       await appendEvents(trx, audit, this.#hooks);
+      return 'inserted' as const;
     });
+  }
+
+  /**
+   * Inside the writing transaction. On PostgreSQL the account row is locked first (creates of one
+   * account then count one after another), and the authoriser's row is read FOR SHARE, so a delete
+   * of it either commits first (and the insert sees it gone) or waits for the insert to commit. On
+   * SQLite one writer at a time gives the same.
+   */
+  async #checkGuard(
+    trx: Transaction<Database>,
+    username: string,
+    guard: InsertGuard,
+  ): Promise<'authorizer_gone' | 'quota_reached' | undefined> {
+    if (guard.maxLiveTokens !== undefined && this.#postgres) {
+      await trx
+        .selectFrom('accounts')
+        .select('username')
+        .where('username', '=', username)
+        .forUpdate()
+        .execute();
+    }
+    if (guard.authorizerTokenId !== undefined) {
+      let authorizer = trx
+        .selectFrom('tokens')
+        .select('id')
+        .where('id', '=', guard.authorizerTokenId)
+        .where('deleted_at', 'is', null)
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', guard.now)]));
+      if (this.#postgres) authorizer = authorizer.forShare();
+      if (!(await authorizer.executeTakeFirst())) return 'authorizer_gone';
+    }
+    if (guard.maxLiveTokens !== undefined) {
+      const row = await trx
+        .selectFrom('tokens')
+        .select((eb) => eb.fn.countAll<number | string | bigint>().as('live'))
+        .where('username', '=', username)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirstOrThrow();
+      if (Number(row.live) >= guard.maxLiveTokens) return 'quota_reached';
+    }
+    return undefined;
   }
 
   async findToken(id: string): Promise<TokenRecord | undefined> {
@@ -168,8 +215,15 @@ export class SqlStore implements Store {
     retire: TokenRetirement,
     replacement: TokenRecord,
     audit: readonly AuditEvent[] = [],
+    guard?: InsertGuard,
   ): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
+      // A replacement takes its predecessor's place: the quota does not apply, the authoriser does.
+      const authorizerOnly: InsertGuard | undefined = guard && {
+        now: guard.now,
+        ...(guard.authorizerTokenId === undefined ? {} : { authorizerTokenId: guard.authorizerTokenId }),
+      };
+      if (authorizerOnly && (await this.#checkGuard(trx, replacement.username, authorizerOnly))) return false;
       // The old token first: it may be the account's default, and only one may be live.
       const result = await trx
         .updateTable('tokens')
