@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { type DatabaseUrl, isPostgres, openDatabase } from './database.ts';
+import { type DatabaseUrl, isPostgres, MIGRATION_OPTIONS, openDatabase } from './database.ts';
 import { migrateToLatest } from './migrations.ts';
 import type { Database } from './schema.ts';
 
@@ -66,12 +66,12 @@ export async function migrateStore(
   if (from.kind === 'sqlite' && !existsSync(from.path)) {
     throw new Error(`source: no SQLite database at ${from.path}`);
   }
-  // An operator's one-off copy: its long statements lift the 2 s limit, so the client must not cut them.
-  const source = openDatabase(from, { queryTimeoutMs: 0 });
+  // An operator's one-off copy: migrations and long statements, so no 2 s limit and a long client timeout.
+  const source = openDatabase(from, MIGRATION_OPTIONS);
   try {
     await inPhase('source', () => prepareSource(source));
     // Opened only now: a SQLite target is created by opening it, which a bad source must not cause.
-    const target = openDatabase(to, { queryTimeoutMs: 0 });
+    const target = openDatabase(to, MIGRATION_OPTIONS);
     try {
       await inPhase('target', () => prepareTarget(target));
       return await copyStore(source, target, options);
