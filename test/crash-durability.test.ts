@@ -16,6 +16,7 @@ import {
   sqliteEnv,
   type TesseraNode,
 } from './helpers/processes.ts';
+import { seeded } from './helpers/seeded.ts';
 
 /**
  * `kill -9` in the middle of a storm of creates and deletes, then a restart on the same store:
@@ -110,17 +111,6 @@ function newStorm(): Storm {
     workersRunningAtKill: 0,
     killed: false,
     killedAfterMs: 0,
-  };
-}
-
-/** mulberry32: a small seeded generator, so a failing kill time can be replayed. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = Math.imul(state ^ (state >>> 15), state | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
   };
 }
 

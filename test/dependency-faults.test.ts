@@ -18,6 +18,7 @@ import {
   privateRedisSkipReason,
 } from './helpers/private-services.ts';
 import { callNode, freePort, NodeGroup, postgresEnv, waitUntilReady } from './helpers/processes.ts';
+import { seeded } from './helpers/seeded.ts';
 import { createTestAccount, type TestServer } from './helpers/server.ts';
 
 /**
@@ -52,16 +53,6 @@ const LOAD_WALL_MS = 60_000;
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness (mulberry32), so a failing run can be replayed with TESSERA_FAULTS_SEED.
-
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = Math.imul(state ^ (state >>> 15), state | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function seededBytes(seed: number): RandomSource {
   const next = seeded(seed);

@@ -4,6 +4,7 @@ import { issuePersistentToken } from '../src/core/token-format.ts';
 import { api } from './helpers/api.ts';
 import { recordFigures } from './helpers/figures.ts';
 import { verifyNginx } from './helpers/forward-auth.ts';
+import { seeded } from './helpers/seeded.ts';
 import { createTestAccount, startTestServer, type TestAccount, type TestServer } from './helpers/server.ts';
 
 let server: TestServer;
@@ -70,18 +71,6 @@ test('a forged temporary token is refused before its parent is looked up', async
   assert.equal(((await response.json()) as { code: string }).code, 'TokenInvalid');
   assert.equal(lookups, 0);
 });
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failure names the token that caused it. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const SEED = 0x7472;
 

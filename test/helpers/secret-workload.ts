@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { DashboardClient, type Fields, type Page, parseSetCookie } from './dashboard.ts';
+import { seeded } from './seeded.ts';
 import type { TestServer } from './server.ts';
 
 // The "full run" of the secrets-at-rest check (security plan T01, T07, T08, T10): every way a
@@ -58,17 +59,6 @@ export interface RunOptions {
 const ADMIN_SCOPES = ['tokens:read', 'tokens:write', 'scopes:list', 'audit:read', 'analytics:read'];
 const PUBLIC_SCOPES = ['styles:read', 'fonts:read', 'styles:tiles'];
 const PER_KIND = 10;
-
-/** A seeded PRNG (mulberry32): the passwords and choices are the same on every run. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function word(random: () => number, length: number): string {
   const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
@@ -393,7 +383,7 @@ async function forwardAuthPart(traffic: Traffic, username: string, tokens: reado
 /** Runs the whole workload, `concurrency` accounts at a time. */
 export async function runWorkload(options: RunOptions): Promise<RunResult> {
   const traffic = new Traffic(options.url);
-  const random = prng(options.seed);
+  const random = seeded(options.seed);
   const accounts: Account[] = Array.from({ length: options.accounts }, (_, index) => {
     const username = `atrest${String(index).padStart(2, '0')}`;
     return { username, address: `${options.network}.${index + 1}`, passwords: passwordsOf(username, random) };
