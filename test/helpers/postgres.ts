@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { serviceSkipReason } from './service-probe.ts';
 
 /** Where this machine's (and CI's) PostgreSQL listens: trust auth, user postgres, database test. */
 export const POSTGRES_ADMIN_URL =
@@ -11,33 +12,23 @@ export const POSTGRES_ADMIN_URL =
  */
 export const TEST_KEY_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 
-let reachable: Promise<boolean> | undefined;
-
-async function probe(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 /**
  * Whether PostgreSQL suites run here. Without a server they skip with a notice, except in CI
  * (`CI=true`), where a missing PostgreSQL fails the run instead of passing it silently.
  */
-export async function postgresSkipReason(): Promise<string | undefined> {
-  reachable ??= probe();
-  if (await reachable) return undefined;
-  if (process.env.CI === 'true')
-    throw new Error(`CI=true but PostgreSQL is not reachable at ${POSTGRES_ADMIN_URL}`);
-  const reason = `PostgreSQL not reachable at ${POSTGRES_ADMIN_URL}: PostgreSQL suites skipped`;
-  console.warn(`NOTICE: ${reason}`);
-  return reason;
+export function postgresSkipReason(): Promise<string | undefined> {
+  return serviceSkipReason({
+    name: `PostgreSQL at ${POSTGRES_ADMIN_URL}`,
+    async attempt() {
+      const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 5000 });
+      try {
+        await client.connect();
+        await client.query('select 1');
+      } finally {
+        await client.end().catch(() => {});
+      }
+    },
+  });
 }
 
 export interface TemporaryDatabase {

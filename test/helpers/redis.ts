@@ -1,34 +1,35 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { serviceSkipReason } from './service-probe.ts';
 
 /** Where this machine's (and CI's) Redis listens. */
 export const REDIS_URL = process.env.TESSERA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-let reachable: Promise<boolean> | undefined;
-
-async function probe(): Promise<boolean> {
-  const client = adminClient();
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
 
 /**
  * Whether Redis suites run here. Without a server they skip with a notice, except in CI
  * (`CI=true`), where a missing Redis fails the run instead of passing it silently.
  */
-export async function redisSkipReason(): Promise<string | undefined> {
-  reachable ??= probe();
-  if (await reachable) return undefined;
-  if (process.env.CI === 'true') throw new Error(`CI=true but Redis is not reachable at ${REDIS_URL}`);
-  const reason = `Redis not reachable at ${REDIS_URL}: Redis suites skipped`;
-  console.warn(`NOTICE: ${reason}`);
-  return reason;
+export function redisSkipReason(): Promise<string | undefined> {
+  return serviceSkipReason({
+    name: `Redis at ${REDIS_URL}`,
+    async attempt() {
+      const client = adminClient();
+      // ioredis rejects connect() with "Connection is closed."; the cause (ECONNREFUSED…) is an event.
+      let cause: unknown;
+      client.on('error', (error) => {
+        cause ??= error;
+      });
+      try {
+        await client.connect();
+        const answer = await client.ping();
+        if (answer !== 'PONG') throw new Error(`PING answered ${answer}`);
+      } catch (error) {
+        throw cause ?? error;
+      } finally {
+        client.disconnect();
+      }
+    },
+  });
 }
 
 /** A connection of the test's own, which fails fast rather than queueing while Redis is away. */
