@@ -64,7 +64,7 @@ export const CHECKLIST: readonly ChecklistRow[] = [
     id: 'T01',
     section: 'A',
     attack:
-      'After a full run, search the database, its WAL, a PostgreSQL dump, Redis and every log for secrets',
+      "After a full run, search the database and its WAL, a PostgreSQL dump, PostgreSQL's table files, WAL and log of every statement with its parameters, Redis keys, RDB and AOF, and every log for secrets",
     answer:
       'Secret tokens are stored as SHA-256 digests, temporary tokens not at all, passwords as Argon2id hashes, session ids as digests, signing keys sealed (AES-256-GCM) on PostgreSQL. Public tokens are stored in clear on purpose: they can be shown again, as at Mapbox.',
     tests: [

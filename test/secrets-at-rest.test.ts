@@ -4,12 +4,19 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 import { counterPattern } from '../src/services/redis-rate-limiter.ts';
 import { recordFigures } from './helpers/figures.ts';
-import { createTemporaryDatabase, postgresSkipReason, TEST_KEY_ENCRYPTION_KEY } from './helpers/postgres.ts';
-import { adminClient, createRedisNamespace, REDIS_URL, redisSkipReason } from './helpers/redis.ts';
+import { TEST_KEY_ENCRYPTION_KEY } from './helpers/postgres.ts';
+import {
+  PrivatePostgres,
+  PrivateRedis,
+  privatePostgresSkipReason,
+  privateRedisSkipReason,
+} from './helpers/private-services.ts';
 import { describeHits, type Hit, type Secret, SecretScanner } from './helpers/secret-scan.ts';
-import { dropCounters, pgDump, scanRedis, startServe, webhookSink } from './helpers/secret-stores.ts';
+import { pgDump, scanRedis, startServe, webhookSink } from './helpers/secret-stores.ts';
 import { type IssuedToken, type RunResult, runWorkload } from './helpers/secret-workload.ts';
 
 // Security plan T01 (with T07, T08, T10): after a full run over the real HTTP surfaces of a real
@@ -25,7 +32,18 @@ const ACCOUNTS = 20;
 /** Planted where the scan must find it; shaped like a password (no token is), searched like one. */
 const CONTROL = `scanner control value ${SEED.toString(16)} 4f1c9a7e2b`;
 
-const skipServices = (await postgresSkipReason()) ?? (await redisSkipReason()) ?? false;
+/**
+ * The PostgreSQL + Redis run uses servers of its own (./helpers/private-services.ts), so that their
+ * files on disk (tables, WAL, the server log, RDB and AOF) hold this run's data and nothing else.
+ */
+const skipServices = privatePostgresSkipReason() ?? privateRedisSkipReason() ?? false;
+
+/**
+ * The private PostgreSQL logs every statement it runs with its parameters: whatever Tessera sends it,
+ * the log keeps. A secret in a query (a lookup by a raw session id, say) shows there even when the
+ * table stores only a digest.
+ */
+const STATEMENT_LOG = ["log_statement = 'all'", 'log_parameter_max_length = -1'];
 
 /** What the running test must undo, last first, whether it passed or not (see `cleanUpAfter`). */
 let cleanups: Array<() => Promise<void> | void> = [];
@@ -72,8 +90,7 @@ function baseEnv(config: string): Record<string, string> {
 
 /**
  * Client addresses of the accounts (X-Forwarded-For behind the trusted proxy 127.0.0.1); each signs
- * up from its own, as the sign-up limit allows 10 per address and hour. Redis keeps those counters:
- * the PostgreSQL + Redis test removes them again.
+ * up from its own, as the sign-up limit allows 10 per address and hour.
  */
 const NETWORK = '10.70.15';
 
@@ -264,7 +281,7 @@ function controlFound(hits: readonly Hit[], source: RegExp): boolean {
 }
 
 function filesScanned(scanner: SecretScanner): number {
-  return [...scanner.sources].filter((source) => /^(data|log)\b/.test(source)).length;
+  return [...scanner.sources.keys()].filter((source) => /^(data|log)\b/.test(source)).length;
 }
 
 function secretCount(result: RunResult): number {
@@ -349,67 +366,67 @@ test('SQLite: after the full run no secret token, temporary token, password or s
   assertResponseControls(responses);
 });
 
-/** The prefixes of the counters this run's limiter keys map to (each key is hashed). */
-function counterPrefixes(result: RunResult): string[] {
-  const limiterKeys = [...result.passwords.keys()].flatMap((username) => [
-    `tokens-api:${username}`,
-    `leak-report:${username}`,
-  ]);
-  for (let index = 1; index <= ACCOUNTS; index++) limiterKeys.push(`signup:${NETWORK}.${index}`);
-  for (const entry of result.tokens) if (entry.id) limiterKeys.push(`token:${entry.id}`);
-  return limiterKeys.map((key) => counterPattern(key).slice(0, -1));
-}
-
-test('PostgreSQL + Redis: after the full run no secret token, temporary token, password or session id is in a pg_dump, in any Redis key or value, the data folder or the log; every live public token is in the dump; each secret token shows in one answer', {
+test('PostgreSQL + Redis: after the full run no secret token, temporary token, password or session id is in a pg_dump, the PostgreSQL data folder (tables, WAL), its log of every statement with its parameters, any Redis key or value, the RDB and AOF files, the data folder or the log; every live public token is in the dump and the data folder; each secret token shows in one answer', {
   skip: skipServices,
-  timeout: 240_000,
+  timeout: 300_000,
 }, async (t) => {
   cleanUpAfter(t);
   t.diagnostic(`seed ${SEED}, client network ${NETWORK}.0/24`);
-  const database = await createTemporaryDatabase();
-  defer(() => database.drop());
-  const namespace = await createRedisNamespace();
-  defer(() => namespace.drop());
-  const client = adminClient();
+  const postgres = await PrivatePostgres.create({ settings: STATEMENT_LOG });
+  defer(() => postgres.destroy());
+  const databaseUrl = await postgres.createDatabase('tessera');
+  const redis = await PrivateRedis.create({ appendOnly: true });
+  defer(() => redis.destroy());
+  const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  client.on('error', () => {});
   await client.connect();
   defer(() => client.disconnect());
-  // A control in Redis, hex at an odd offset, under a prefix of the test's own.
-  await client.set(`${namespace.prefix}control`, `x${Buffer.from(`.${CONTROL}`).toString('hex')}`);
+  // A control in Redis, hex at an odd offset: it must be found in the keyspace, the AOF and the RDB.
+  await client.set('scanner:control', `x${Buffer.from(`.${CONTROL}`).toString('hex')}`);
   const sink = await webhookSink(defer);
   const dataDir = tempDir('data');
   const env = {
     ...baseEnv(writeConfig(sink.url)),
     TESSERA_DATA_DIR: dataDir,
-    TESSERA_DATABASE_URL: database.url,
+    TESSERA_DATABASE_URL: databaseUrl,
     TESSERA_KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY,
-    TESSERA_REDIS_URL: REDIS_URL,
+    TESSERA_REDIS_URL: redis.url,
   };
   const started = performance.now();
   const serve = await startServe(env, tempDir('log'), defer);
   const ran = performance.now();
-  let result: RunResult | undefined;
-  defer(() => (result ? dropCounters(client, counterPrefixes(result)) : undefined));
-  result = await run(serve.url);
+  const result = await run(serve.url);
   const scanning = performance.now();
   assertFullRun(result);
   const scanner = new SecretScanner(secretsOf(result));
   plantControl(join(dataDir, 'scanner-control.bin'));
   // Stopped first: the last usage flush and Redis sync happen on the way out.
   await serve.stop();
-  const dump = await pgDump(database.url);
+  const dump = await pgDump(databaseUrl);
   const dumpHits = scanner.scan('pg_dump', dump);
-  const redis = await scanRedis(scanner, client);
+  const keyspace = await scanRedis(scanner, client);
+  await redis.snapshot('after-run');
+  // A CHECKPOINT writes every row to the table files (a WAL record can be split by a page header,
+  // so the tables are the positive control); then stopped as in a crash.
+  await checkpoint(databaseUrl);
+  await postgres.stop();
+  const postgresHits = scanner.scanFolder(postgres.folder, 'postgresql');
+  const redisFileHits = scanner.scanFolder(redis.folder, 'redis files');
   const dataHits = scanner.scanFolder(dataDir, 'data');
   const log = readFileSync(serve.logFile, 'utf8');
   const logHits = scanner.scan('log', log);
   const hookHits = scanner.scan('webhook deliveries', sink.bodies.join('\n'));
   const responses = checkResponses(scanner, result);
 
-  const prefixes = counterPrefixes(result);
-  const counters = redis.keys.filter((key) => prefixes.some((prefix) => key.toString().startsWith(prefix)));
+  const statementLog = readFileSync(join(postgres.folder, 'postgresql.log'), 'latin1');
+  const counters = keyspace.keys.filter((key) => key.toString().startsWith('tessera:rl:'));
   const inDump = livePublicFound(result, dumpHits);
+  const inFolder = livePublicFound(
+    result,
+    postgresHits.filter((hit) => hit.source.startsWith('postgresql/data/base/')),
+  );
   const leaks = [
-    ...forbidden([...dumpHits, ...redis.hits, ...dataHits]),
+    ...forbidden([...dumpHits, ...postgresHits, ...keyspace.hits, ...redisFileHits, ...dataHits]),
     ...forbidden([...logHits, ...hookHits], { publicToo: true }),
     ...responses.misplaced,
   ];
@@ -419,11 +436,14 @@ test('PostgreSQL + Redis: after the full run no secret token, temporary token, p
     'PostgreSQL + Redis: secrets searched (sk, tk, passwords, session ids)': secretCount(result),
     'PostgreSQL + Redis: spellings searched': scanner.needles,
     'PostgreSQL + Redis: pg_dump bytes': dump.length,
-    'PostgreSQL + Redis: Redis keys scanned (this run / all)': `${counters.length}/${redis.keys.length}`,
+    'PostgreSQL + Redis: PostgreSQL folder bytes (tables, WAL, log)': bytesUnder(scanner, 'postgresql/'),
+    'PostgreSQL + Redis: statements logged with their parameters': statementCount(statementLog),
+    'PostgreSQL + Redis: Redis keys scanned': keyspace.keys.length,
+    'PostgreSQL + Redis: Redis file bytes (RDB, AOF)': bytesUnder(scanner, 'redis files/'),
     'PostgreSQL + Redis: files scanned (data folder, log)': filesScanned(scanner),
     'PostgreSQL + Redis: HTTP answers scanned': result.exchanges.length,
     'PostgreSQL + Redis: bytes scanned': scanner.bytesScanned,
-    'PostgreSQL + Redis: live pk found in the dump': `${inDump.found}/${inDump.live}`,
+    'PostgreSQL + Redis: live pk found in the dump / the PostgreSQL tables': `${inDump.found}/${inDump.live} / ${inFolder.found}/${inFolder.live}`,
     'PostgreSQL + Redis: plaintext hits': leaks.length,
   };
   t.diagnostic(
@@ -433,14 +453,50 @@ test('PostgreSQL + Redis: after the full run no secret token, temporary token, p
   recordFigures('T01', figures);
   assert.equal(leaks.length, 0, `secrets found:\n${describeHits(leaks)}`);
   assert.ok(controlFound(dataHits, /^data\/scanner-control/), 'the planted file control is found');
-  assert.ok(controlFound(redis.hits, /^redis tessera-test:/), 'the planted Redis control is found');
+  assert.ok(controlFound(keyspace.hits, /^redis scanner:control$/), 'the planted Redis control is found');
+  assert.ok(controlFound(redisFileHits, /^redis files\/appendonlydir\//), 'the control is in the AOF');
+  assert.ok(controlFound(redisFileHits, /^redis files\/dump\.rdb$/), 'the control is in the RDB');
   assertOwnCounters(result, counters);
   assert.equal(inDump.found, inDump.live, 'every live pk is in the dump');
+  assert.equal(inFolder.found, inFolder.live, 'every live pk is in the PostgreSQL table files');
   assert.match(deletedPublicFound(result, dumpHits), /^0\/[1-9]/, 'a deleted pk is no longer stored');
   assert.match(dump.toString('latin1'), /COPY public\.tokens /, 'the dump holds the tokens table');
+  assertStatementLog(statementLog, result);
   assertLogRead(log, logHits, result);
   assertResponseControls(responses);
 });
+
+async function checkpoint(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('checkpoint');
+  } finally {
+    await client.end();
+  }
+}
+
+function bytesUnder(scanner: SecretScanner, prefix: string): number {
+  let bytes = 0;
+  for (const [source, size] of scanner.sources) if (source.startsWith(prefix)) bytes += size;
+  return bytes;
+}
+
+function statementCount(statementLog: string): number {
+  return statementLog.match(/LOG: {2}(statement|execute [^:]*):/g)?.length ?? 0;
+}
+
+/**
+ * The statement log's own controls: it holds the statements of the whole run with their parameters
+ * (every pk created is an INSERT parameter, so each is in it), and tokens were inserted through it.
+ */
+function assertStatementLog(statementLog: string, result: RunResult): void {
+  assert.ok(statementCount(statementLog) > 1000, `statements logged: ${statementCount(statementLog)}`);
+  assert.match(statementLog, /DETAIL: {2}[Pp]arameters: \$1 = /, 'statements are logged with parameters');
+  const publicTokens = result.tokens.filter((entry) => entry.usage === 'pk');
+  const logged = publicTokens.filter((entry) => statementLog.includes(entry.token));
+  assert.equal(logged.length, publicTokens.length, 'every pk created shows in the statement log');
+}
 
 /** Token ids are new in every run: counters of this run's tokens show the product wrote to this Redis. */
 function assertOwnCounters(result: RunResult, counters: readonly Buffer[]): void {

@@ -149,26 +149,31 @@ export class PrivatePostgres {
   readonly #dir: string;
   readonly #data: string;
   readonly #logFile: string;
+  readonly #settings: readonly string[];
   #port = 0;
   #pid: number | undefined;
   /** The processes SIGSTOPped by hang(), to SIGCONT in resume(). */
   #frozen: number[] = [];
 
-  private constructor(bin: string, dir: string) {
+  private constructor(bin: string, dir: string, settings: readonly string[]) {
     this.#bin = bin;
     this.#dir = dir;
+    this.#settings = settings;
     this.#data = join(dir, 'data');
     this.#logFile = join(dir, 'postgresql.log');
   }
 
-  /** initdb in a fresh temp folder, then starts the cluster on a free port. */
-  static async create(): Promise<PrivatePostgres> {
+  /**
+   * initdb in a fresh temp folder, then starts the cluster on a free port. `settings` are lines
+   * for postgresql.conf after the defaults below (so they win), e.g. `log_statement = 'all'`.
+   */
+  static async create(options: { readonly settings?: readonly string[] } = {}): Promise<PrivatePostgres> {
     const bin = postgresBin();
     if (!bin) throw new Error('no PostgreSQL binaries: call privatePostgresSkipReason() first');
     const dir = tempFolder('tessera-pg-');
     const owner = isRoot ? systemAccount(POSTGRES_USER) : undefined;
     if (owner) chownSync(dir, owner.uid, owner.gid);
-    const postgres = new PrivatePostgres(bin, dir);
+    const postgres = new PrivatePostgres(bin, dir, options.settings ?? []);
     livePostgres.add(postgres);
     try {
       await postgres.#initdb();
@@ -187,6 +192,11 @@ export class PrivatePostgres {
   /** The postmaster's pid while the cluster runs. */
   get pid(): number | undefined {
     return this.#pid;
+  }
+
+  /** The folder with everything the cluster writes: data folder (tables, pg_wal) and server log. */
+  get folder(): string {
+    return this.#dir;
   }
 
   /** The superuser's URL for `database`. */
@@ -301,6 +311,7 @@ export class PrivatePostgres {
         'max_connections = 60',
         'shared_buffers = 16MB',
         "log_min_messages = 'warning'",
+        ...this.#settings,
         '',
       ].join('\n'),
     );
@@ -342,20 +353,26 @@ function quickClient(url: string): Redis {
   return client;
 }
 
-/** A `redis-server` of its own: RDB file in a temp folder, no automatic snapshots, no AOF. */
+/**
+ * A `redis-server` of its own: RDB file in a temp folder, no automatic snapshots; no AOF unless
+ * asked for (`appendOnly`: every write command in appendonlydir/, fsynced at once, and an RDB
+ * without compression).
+ */
 export class PrivateRedis {
   readonly #dir: string;
+  readonly #appendOnly: boolean;
   #port = 0;
   #child: ChildProcess | undefined;
   #output = '';
   #frozen = false;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, appendOnly: boolean) {
     this.#dir = dir;
+    this.#appendOnly = appendOnly;
   }
 
-  static async create(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(tempFolder('tessera-redis-'));
+  static async create(options: { readonly appendOnly?: boolean } = {}): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(tempFolder('tessera-redis-'), options.appendOnly ?? false);
     liveRedis.add(redis);
     try {
       for (let attempt = 1; ; attempt++) {
@@ -386,6 +403,11 @@ export class PrivateRedis {
     return this.#child?.pid;
   }
 
+  /** The folder with everything the server writes: dump.rdb, appendonlydir/, snapshots/. */
+  get folder(): string {
+    return this.#dir;
+  }
+
   /** The file Redis loads at start and writes on SAVE. */
   get dumpFile(): string {
     return join(this.#dir, 'dump.rdb');
@@ -398,7 +420,20 @@ export class PrivateRedis {
   /** Starts redis-server on the same port and folder (loading dump.rdb if there is one). */
   async start(): Promise<void> {
     const args = ['--port', String(this.#port), '--bind', '127.0.0.1', '--dir', this.#dir];
-    const quiet = ['--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'no'];
+    // With files asked for, values are also written uncompressed to the RDB: as they were sent.
+    const appendOnly = this.#appendOnly
+      ? ['yes', '--appendfsync', 'always', '--rdbcompression', 'no']
+      : ['no'];
+    const quiet = [
+      '--save',
+      '',
+      '--appendonly',
+      ...appendOnly,
+      '--daemonize',
+      'no',
+      '--protected-mode',
+      'no',
+    ];
     const child = spawn(REDIS_SERVER, [...args, '--dbfilename', 'dump.rdb', ...quiet], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

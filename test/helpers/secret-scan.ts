@@ -108,7 +108,8 @@ export class SecretScanner {
   readonly secrets: number;
   readonly needles: number;
   bytesScanned = 0;
-  readonly sources = new Set<string>();
+  /** Each source scanned, with its size in bytes. */
+  readonly sources = new Map<string, number>();
 
   constructor(secrets: readonly Secret[]) {
     let needles = 0;
@@ -131,7 +132,7 @@ export class SecretScanner {
     const text =
       typeof data === 'string' ? Buffer.from(data, 'utf8').toString('latin1') : data.toString('latin1');
     this.bytesScanned += text.length;
-    this.sources.add(source);
+    this.sources.set(source, (this.sources.get(source) ?? 0) + text.length);
     const hits: Hit[] = [];
     for (let offset = 0; offset + KEY <= text.length; offset++) {
       const start = trigram(text, offset);

@@ -167,13 +167,3 @@ export async function scanRedis(
   } while (cursor !== '0' && keys.length < MAX_KEYS);
   return { keys, hits };
 }
-
-/** Removes the counters under `prefixes` (they would otherwise stay for the hour of their window). */
-export async function dropCounters(client: Redis, prefixes: readonly string[]): Promise<void> {
-  const doomed: string[] = [];
-  for await (const batch of client.scanStream({ match: 'tessera:rl:*', count: 1000 })) {
-    for (const key of batch as string[])
-      if (prefixes.some((prefix) => key.startsWith(prefix))) doomed.push(key);
-  }
-  if (doomed.length > 0) await client.del(...doomed);
-}
