@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Kysely, sql } from 'kysely';
 import { loadConfig } from '../src/config.ts';
 import type { TesseraError } from '../src/core/errors.ts';
@@ -190,6 +191,41 @@ function contract(
       );
       assert.ok(Math.abs(slow.clockSkewMs - 2 * 86_400_000) < 60_000, 'the skew is measured');
       assert.ok(Math.abs(fast.clockSkewMs + 2 * 3_600_000) < 60_000);
+    });
+
+    test('a clock that drifts after the start is measured again at each refresh and reported each time it passes 5 s', {
+      skip: reason,
+    }, async () => {
+      const clock = new ManualClock();
+      const reports: number[] = [];
+      const ring = await DatabaseKeyRing.open(db(), {
+        keys,
+        clock,
+        refreshMs: 20,
+        onClockSkew: (skewMs) => reports.push(skewMs),
+      });
+      const measured = async (check: (skewMs: number) => boolean): Promise<void> => {
+        for (let attempt = 0; attempt < 250 && !check(ring.clockSkewMs); attempt++) await sleep(20);
+        assert.ok(check(ring.clockSkewMs), `skew now ${ring.clockSkewMs} ms`);
+        await sleep(100); // a few more measurements: a lasting excess is reported once
+      };
+      ring.start();
+      try {
+        assert.ok(Math.abs(ring.clockSkewMs) < 2000, 'in step at the start');
+        assert.deepEqual(reports, []);
+        clock.advance(60_000);
+        await measured((skewMs) => skewMs < -55_000);
+        assert.equal(reports.length, 1, 'reported once while it lasts');
+        assert.ok(Math.abs((reports[0] ?? 0) + 60_000) < 5000, `reported ${reports[0]} ms`);
+        clock.advance(-60_000);
+        await measured((skewMs) => Math.abs(skewMs) < 5000);
+        assert.equal(reports.length, 1, 'back in step: nothing to report');
+        clock.advance(-30_000);
+        await measured((skewMs) => skewMs > 25_000);
+        assert.equal(reports.length, 2, 'apart again: reported again');
+      } finally {
+        ring.stop();
+      }
     });
 
     test('keys held stay held: rows emptied by hand or re-sealed under an unknown key cost nothing', {

@@ -83,7 +83,10 @@ export interface ServiceOptions {
   readonly onRedisError?: (error: unknown) => void;
   /** Called when reloading the signing keys fails; the keys already loaded stay in use. */
   readonly onKeyRingError?: (error: unknown) => void;
-  /** Called at start when this machine's clock and the database's differ by more than 5 s. */
+  /**
+   * Called when this machine's clock and the database's differ by more than 5 s: at start, and when
+   * a later measurement (every 5 s) finds them apart again (PostgreSQL, or database signing keys).
+   */
   readonly onClockSkew?: (skewMs: number) => void;
   /** Called for each failed webhook attempt (never with the URL or the secret). */
   readonly onWebhookError?: (error: {
@@ -158,14 +161,13 @@ export async function createServices(config: Config, options: ServiceOptions = {
         clock,
         importFrom: config.dataDir,
         ...(options.onKeyRingError ? { onError: options.onKeyRingError } : {}),
+        ...(options.onClockSkew ? { onClockSkew: options.onClockSkew } : {}),
       });
     }
   } catch (error) {
     await db.destroy();
     throw error;
   }
-  if (databaseKeys && Math.abs(databaseKeys.clockSkewMs) > 5000)
-    options.onClockSkew?.(databaseKeys.clockSkewMs);
   const store = new SqlStore(db, { webhooks: config.webhooks });
   const keyRing = databaseKeys ?? managedFileKeyRing(new FileKeyRing(config.dataDir, clock));
   const random = systemRandom;

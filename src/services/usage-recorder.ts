@@ -21,7 +21,7 @@ type ByOutcome = Map<string, Pending>;
 
 /**
  * Counts decisions in memory and adds them to the store in batches, never per request. A crash
- * loses at most one flush interval; a failed flush keeps its counts for the next one. Counters are
+ * loses at most one flush interval (and the write under way); a failed flush keeps its counts for the next one. Counters are
  * nested maps keyed by strings the caller already holds, so counting builds no new string.
  */
 export class UsageRecorder {
@@ -34,6 +34,8 @@ export class UsageRecorder {
   #last: Pending | undefined;
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
+  /** The write that follows the one under way, for what was counted after it took its batch. */
+  #queued: Promise<void> | undefined;
   /** Tokens used on Tessera's own API (not counted as requests): id to the latest use. */
   #touched = new Map<string, number>();
   lastFlushAt = Date.now();
@@ -101,9 +103,22 @@ export class UsageRecorder {
     this.#timer.unref();
   }
 
-  /** Writes what has been counted so far. Concurrent calls share one write. */
+  /**
+   * Writes what has been counted so far. A write under way took its batch before this call, so
+   * the call waits for it and then for one more; calls made meanwhile share that next write.
+   */
   flush(): Promise<void> {
-    this.#flushing ??= this.#write().finally(() => {
+    if (this.#flushing === undefined) return this.#startWrite();
+    const next = (): Promise<void> => {
+      this.#queued = undefined;
+      return this.#flushing ?? this.#startWrite();
+    };
+    this.#queued ??= this.#flushing.then(next, next);
+    return this.#queued;
+  }
+
+  #startWrite(): Promise<void> {
+    this.#flushing = this.#write().finally(() => {
       this.#flushing = undefined;
     });
     return this.#flushing;

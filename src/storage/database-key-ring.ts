@@ -44,7 +44,15 @@ export interface DatabaseKeyRingOptions {
   readonly importFrom?: string;
   /** A refresh failed (the database, or a row no configured key opens); the keys known stay in use. */
   readonly onError?: (error: unknown) => void;
+  /**
+   * This machine's clock and the database's now differ by more than 5 s (database minus node, in
+   * ms): at open, and whenever a periodic refresh finds the difference grown past 5 s again.
+   */
+  readonly onClockSkew?: (skewMs: number) => void;
 }
+
+/** A difference between this node's clock and the database's that is reported (and logged). */
+export const CLOCK_SKEW_WARNING_MS = 5_000;
 
 interface LoadedKey {
   readonly kid: string;
@@ -71,6 +79,7 @@ export class DatabaseKeyRing implements ManagedKeyRing {
   readonly #activationDelayMs: number;
   readonly #refreshMs: number;
   readonly #onError: (error: unknown) => void;
+  readonly #onClockSkew: (skewMs: number) => void;
   #loaded: readonly LoadedKey[] = [];
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
@@ -80,7 +89,7 @@ export class DatabaseKeyRing implements ManagedKeyRing {
   lastRefreshAt = 0;
   /** Failed reloads since start (shown in /metrics). */
   errors = 0;
-  /** The database's clock minus this node's, measured at start. */
+  /** The database's clock minus this node's, measured at start and at every periodic refresh. */
   clockSkewMs = 0;
 
   private constructor(db: Kysely<Database>, options: DatabaseKeyRingOptions) {
@@ -90,6 +99,7 @@ export class DatabaseKeyRing implements ManagedKeyRing {
     this.#activationDelayMs = options.activationDelayMs ?? DEFAULT_ACTIVATION_DELAY_MS;
     this.#refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
     this.#onError = options.onError ?? (() => {});
+    this.#onClockSkew = options.onClockSkew ?? (() => {});
   }
 
   /**
@@ -98,19 +108,35 @@ export class DatabaseKeyRing implements ManagedKeyRing {
    */
   static async open(db: Kysely<Database>, options: DatabaseKeyRingOptions): Promise<DatabaseKeyRing> {
     const ring = new DatabaseKeyRing(db, options);
-    const before = options.clock.now();
-    const databaseNow = await databaseTime(db);
-    ring.clockSkewMs = databaseNow - Math.round((before + options.clock.now()) / 2);
+    await ring.#measureSkew();
     await ring.#bootstrap(options.importFrom);
     ring.#loaded = ring.#decode(await ring.#rows(ring.#db), [], true);
     ring.lastRefreshAt = ring.#clock.now();
     return ring;
   }
 
-  /** Starts the periodic reload (the server); one-shot uses such as the CLI need not. */
+  /**
+   * Starts the periodic reload (the server), which also measures the clocks again, so a clock that
+   * drifts after the start shows in the metric and the log. One-shot uses such as the CLI need not.
+   */
   start(): void {
-    this.#timer ??= setInterval(() => void this.refresh(), this.#refreshMs);
+    this.#timer ??= setInterval(() => {
+      void this.refresh();
+      this.#measureSkew().catch(() => {
+        // The refresh beside it reports an unreachable database.
+      });
+    }, this.#refreshMs);
     this.#timer.unref();
+  }
+
+  /** The database's clock minus this node's (the midpoint of the round trip); reports a new excess. */
+  async #measureSkew(): Promise<void> {
+    const before = this.#clock.now();
+    const databaseNow = await databaseTime(this.#db);
+    const skew = databaseNow - Math.round((before + this.#clock.now()) / 2);
+    const wasOff = Math.abs(this.clockSkewMs) > CLOCK_SKEW_WARNING_MS;
+    this.clockSkewMs = skew;
+    if (Math.abs(skew) > CLOCK_SKEW_WARNING_MS && !wasOff) this.#onClockSkew(skew);
   }
 
   stop(): void {
