@@ -1040,7 +1040,7 @@ export const CHECKLIST: readonly ChecklistRow[] = [
     section: 'F',
     attack: 'Two nodes with clocks 90 s apart, a temporary token near expiry',
     answer:
-      'No node accepts a token (tk, pk or sk) at or after its expiry by its own clock, nor by the true clock: the node that is ahead refuses 90 s early (fails closed). A tk minted on the fast node is refused by the others as issued in the future until their clock reaches its `iat` minus 60 s. Each node measures its clock against the database at start and every 5 s: more than 5 s is logged and exported (`tessera_clock_skew_seconds`). Run NTP.',
+      'No node accepts a token (tk, pk or sk) at or after its expiry by its own clock; the node that is ahead refuses 90 s early (fails closed), and in the test, where A keeps the true time, nothing is accepted late by the true clock either (a node whose clock is behind would accept late by as much). A tk minted on the fast node is refused by the others as issued in the future until their clock reaches its `iat` minus 60 s. Each node measures its clock against the database at start and every 5 s: more than 5 s is logged and exported (`tessera_clock_skew_seconds`). Run NTP.',
     tests: [
       t('test/clock-skew.test.ts', 'each node measures its clock against the database at start'),
       t('test/clock-skew.test.ts', 'neither node accepts it at or after exp by its own clock'),

@@ -84,8 +84,8 @@ export interface ServiceOptions {
   /** Called when reloading the signing keys fails; the keys already loaded stay in use. */
   readonly onKeyRingError?: (error: unknown) => void;
   /**
-   * Called when this machine's clock and the database's differ by more than 5 s: at start, and when
-   * a later measurement (every 5 s) finds them apart again (PostgreSQL, or database signing keys).
+   * Called when this machine's clock and the database's differ by more than 5 s (with signing keys
+   * in the database): at start or a later measurement (every 5 s), once until they are back within 4 s.
    */
   readonly onClockSkew?: (skewMs: number) => void;
   /** Called for each failed webhook attempt (never with the URL or the secret). */

@@ -134,7 +134,7 @@ export class Metrics {
       metric(
         'tessera_clock_skew_seconds',
         'gauge',
-        'The database clock minus this node clock, measured at start.',
+        'The database clock minus this node clock, measured at start and every 5 s.',
       );
       lines.push(`tessera_clock_skew_seconds ${ring.clockSkewMs / 1000}`);
     }

@@ -21,8 +21,9 @@ type ByOutcome = Map<string, Pending>;
 
 /**
  * Counts decisions in memory and adds them to the store in batches, never per request. A crash
- * loses at most one flush interval (and the write under way); a failed flush keeps its counts for the next one. Counters are
- * nested maps keyed by strings the caller already holds, so counting builds no new string.
+ * loses at most one flush interval (and the write under way); a failed flush keeps its counts for
+ * the next one. Counters are nested maps keyed by strings the caller already holds, so counting
+ * builds no new string.
  */
 export class UsageRecorder {
   readonly #store: Store;
@@ -104,8 +105,8 @@ export class UsageRecorder {
   }
 
   /**
-   * Writes what has been counted so far. A write under way took its batch before this call, so
-   * the call waits for it and then for one more; calls made meanwhile share that next write.
+   * Writes what has been counted so far. A write under way may have taken its batch before this
+   * call, so the call waits for it and then for one more; calls made meanwhile share that next write.
    */
   flush(): Promise<void> {
     if (this.#flushing === undefined) return this.#startWrite();

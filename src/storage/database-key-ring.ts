@@ -51,8 +51,12 @@ export interface DatabaseKeyRingOptions {
   readonly onClockSkew?: (skewMs: number) => void;
 }
 
-/** A difference between this node's clock and the database's that is reported (and logged). */
-export const CLOCK_SKEW_WARNING_MS = 5_000;
+/** A difference between this node's clock and the database's that is reported (and logged)... */
+const CLOCK_SKEW_WARNING_MS = 5_000;
+/** ...and the one it must come back under before a new excess is reported again. */
+const CLOCK_SKEW_REARM_MS = 4_000;
+/** A measurement whose round trip took longer says little about the clocks: it is dropped. */
+const CLOCK_SAMPLE_MAX_RTT_MS = 1_000;
 
 interface LoadedKey {
   readonly kid: string;
@@ -80,6 +84,10 @@ export class DatabaseKeyRing implements ManagedKeyRing {
   readonly #refreshMs: number;
   readonly #onError: (error: unknown) => void;
   readonly #onClockSkew: (skewMs: number) => void;
+  #measuring = false;
+  /** An excess of skew was reported and the clocks have not come back in step since. */
+  #skewReported = false;
+  #stopped = false;
   #loaded: readonly LoadedKey[] = [];
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
@@ -120,26 +128,47 @@ export class DatabaseKeyRing implements ManagedKeyRing {
    * drifts after the start shows in the metric and the log. One-shot uses such as the CLI need not.
    */
   start(): void {
+    this.#stopped = false;
     this.#timer ??= setInterval(() => {
       void this.refresh();
-      this.#measureSkew().catch(() => {
-        // The refresh beside it reports an unreachable database.
-      });
+      void this.#measureSkew();
     }, this.#refreshMs);
     this.#timer.unref();
   }
 
-  /** The database's clock minus this node's (the midpoint of the round trip); reports a new excess. */
+  /**
+   * The database's clock minus this node's, at the midpoint of a round trip on a connection already
+   * held (so waiting for the pool is not counted); one at a time. Reports an excess once, until the
+   * clocks are back within 4 s. A failed or slow measurement keeps the last value: an unreachable
+   * database is reported by the refresh beside it.
+   */
   async #measureSkew(): Promise<void> {
-    const before = this.#clock.now();
-    const databaseNow = await databaseTime(this.#db);
-    const skew = databaseNow - Math.round((before + this.#clock.now()) / 2);
-    const wasOff = Math.abs(this.clockSkewMs) > CLOCK_SKEW_WARNING_MS;
-    this.clockSkewMs = skew;
-    if (Math.abs(skew) > CLOCK_SKEW_WARNING_MS && !wasOff) this.#onClockSkew(skew);
+    if (this.#measuring) return;
+    this.#measuring = true;
+    try {
+      const sample = await this.#db.connection().execute(async (connection) => {
+        const before = this.#clock.now();
+        const databaseNow = await databaseTime(connection);
+        const after = this.#clock.now();
+        return { skew: databaseNow - Math.round((before + after) / 2), roundTrip: after - before };
+      });
+      if (sample.roundTrip > CLOCK_SAMPLE_MAX_RTT_MS) return;
+      this.clockSkewMs = sample.skew;
+      const apart = Math.abs(sample.skew);
+      if (apart < CLOCK_SKEW_REARM_MS) this.#skewReported = false;
+      else if (apart > CLOCK_SKEW_WARNING_MS && !this.#skewReported && !this.#stopped) {
+        this.#skewReported = true;
+        this.#onClockSkew(sample.skew);
+      }
+    } catch {
+      // Kept as it was; see above.
+    } finally {
+      this.#measuring = false;
+    }
   }
 
   stop(): void {
+    this.#stopped = true;
     clearInterval(this.#timer);
     this.#timer = undefined;
   }

@@ -37,11 +37,20 @@ const OUTPUT_LIMIT = 8_192;
 const livePostgres = new Set<PrivatePostgres>();
 const liveRedis = new Set<PrivateRedis>();
 const folders = new Set<string>();
-process.on('exit', () => {
+function removeEverything(): void {
   for (const postgres of livePostgres) postgres.killNow();
   for (const redis of liveRedis) redis.killNow();
   for (const dir of folders) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-});
+}
+process.on('exit', removeEverything);
+// A cancelled run (the test runner's timeout, Ctrl-C, a CI job stopped) ends without 'exit':
+// clean up, then die of the same signal.
+for (const name of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(name, () => {
+    removeEverything();
+    process.kill(process.pid, name);
+  });
+}
 
 function tempFolder(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -231,9 +240,20 @@ export class PrivatePostgres {
     try {
       await this.#pgCtl(['start', '-w', '-t', String(START_TIMEOUT_S), '-l', this.#logFile, '-o', options]);
     } catch (error) {
+      // A server that came up after pg_ctl gave up waiting must still be found and stopped.
+      this.#pid = this.#postmasterPid();
       throw new Error(`pg_ctl start failed: ${(error as Error).message}\n${this.log()}`);
     }
-    this.#pid = Number(readFileSync(join(this.#data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    this.#pid = this.#postmasterPid();
+  }
+
+  #postmasterPid(): number | undefined {
+    try {
+      const pid = Number(readFileSync(join(this.#data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** `pg_ctl stop -m immediate`: every backend dies at once, as in a crash; no checkpoint. */

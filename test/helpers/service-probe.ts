@@ -1,6 +1,15 @@
 /** Errors that say no server listens at the address at all: a machine without the service. */
 const ABSENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT']);
 
+/**
+ * Answers that waiting will not change: PostgreSQL refusing the login (SQLSTATE class 28) or
+ * knowing no such database (3D000), Redis asking for a password. Skipped (or failed, in CI) at once.
+ */
+function isFinal(code: string | undefined, text: string): boolean {
+  if (code !== undefined && (code.startsWith('28') || code === '3D000')) return true;
+  return /\b(NOAUTH|WRONGPASS)\b/.test(text);
+}
+
 /** How long a server that is there but busy (too many connections, starting up, slow) gets to answer. */
 const PATIENCE_MS = 30_000;
 
@@ -11,7 +20,7 @@ export interface ServiceProbe {
   attempt(): Promise<void>;
 }
 
-function describe(error: unknown): { code: string | undefined; text: string } {
+function describeError(error: unknown): { code: string | undefined; text: string } {
   const { code, message } = error as { code?: unknown; message?: unknown };
   const text = typeof message === 'string' ? message : String(error);
   return { code: typeof code === 'string' ? code : undefined, text: code ? `${code}: ${text}` : text };
@@ -19,9 +28,9 @@ function describe(error: unknown): { code: string | undefined; text: string } {
 
 /**
  * Resolves to undefined once the service answers, else to the last error. A refused connection
- * outside CI answers at once (a fresh laptop without the service); anything else, and everything in CI,
- * is retried with backoff for up to 30 s, so a loaded machine does not turn a slow accept into a
- * failed run.
+ * outside CI answers at once (a fresh laptop without the service), as does a refused login; anything
+ * else, and a refused connection in CI, is retried with backoff until 30 s have passed (the last
+ * attempt may add its own timeout), so a loaded machine does not turn a slow accept into a failed run.
  */
 async function firstAnswer(probe: ServiceProbe): Promise<string | undefined> {
   const deadline = Date.now() + PATIENCE_MS;
@@ -31,10 +40,11 @@ async function firstAnswer(probe: ServiceProbe): Promise<string | undefined> {
       await probe.attempt();
       return undefined;
     } catch (error) {
-      failure = describe(error);
+      failure = describeError(error);
     }
     const absent = failure.code !== undefined && ABSENT.has(failure.code);
-    if ((absent && process.env.CI !== 'true') || Date.now() >= deadline) return failure.text;
+    if (absent && process.env.CI !== 'true') return failure.text;
+    if (isFinal(failure.code, failure.text) || Date.now() >= deadline) return failure.text;
     await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, 4000)));
   }
 }
