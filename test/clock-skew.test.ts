@@ -1,31 +1,20 @@
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { loadConfig } from '../src/config.ts';
 import type { Clock } from '../src/core/ports.ts';
-import { startServer } from '../src/http/server.ts';
-import { silentLogger } from '../src/logging/logger.ts';
-import { createServices } from '../src/services/create-services.ts';
 import { openDatabase, parseDatabaseUrl } from '../src/storage/database.ts';
 import { migrateToLatest } from '../src/storage/migrations.ts';
 import { type ApiResponse, api } from './helpers/api.ts';
 import { recordFigures } from './helpers/figures.ts';
 import { verifyNginx, withToken } from './helpers/forward-auth.ts';
-import {
-  createTemporaryDatabase,
-  postgresSkipReason,
-  TEST_KEY_ENCRYPTION_KEY,
-  type TemporaryDatabase,
-} from './helpers/postgres.ts';
+import { createTemporaryDatabase, postgresSkipReason, type TemporaryDatabase } from './helpers/postgres.ts';
 import { NodeGroup, postgresEnv } from './helpers/processes.ts';
 import {
   ADMIN_SCOPES,
   createTestAccount,
   ManualClock,
+  startConfiguredServer,
   type TestServer,
-  tempDataDir,
 } from './helpers/server.ts';
 
 /**
@@ -73,48 +62,26 @@ const FORWARD_AUTH_CODES: Readonly<Record<string, Code>> = {
 };
 
 /**
- * A node as `tessera serve` builds it, but with `clock` injected and the start-time skew check
- * recorded: the CLI logs from that same callback, which an in-process server cannot reach.
+ * A node as `tessera serve` builds it, but with `clock` injected and the skew check recorded
+ * through the callback the CLI logs from.
  */
 async function startNode(name: 'A' | 'B', clock: Clock, databaseUrl: string): Promise<SkewNode> {
-  const dataDir = tempDataDir();
-  const configFile = join(dataDir, 'tessera.json');
-  writeFileSync(configFile, JSON.stringify({ limits: { tokensApi: { limit: 100_000, interval: 60 } } }));
-  const config = loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    TESSERA_DATA_DIR: dataDir,
-    TESSERA_CONFIG: configFile,
-    TESSERA_DATABASE_URL: databaseUrl,
-    TESSERA_KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY,
-  });
   const skewReports: number[] = [];
-  const services = await createServices(config, { clock, onClockSkew: (ms) => skewReports.push(ms) });
-  const server = await startServer(services, silentLogger).catch(async (error: unknown) => {
-    await services.close();
+  const server = await startConfiguredServer(
+    { limits: { tokensApi: { limit: 100_000, interval: 60 } } },
+    { clock, env: { TESSERA_DATABASE_URL: databaseUrl }, onClockSkew: (ms) => skewReports.push(ms) },
+  );
+  try {
+    return {
+      ...server,
+      name,
+      clock,
+      atStart: { reports: [...skewReports], metric: await skewMetric(server.url) },
+    };
+  } catch (error) {
+    await server.close();
     throw error;
-  });
-  const atStart = {
-    reports: [...skewReports],
-    metric: await skewMetric(server.url).catch(async (error: unknown) => {
-      await server.close();
-      await services.close();
-      throw error;
-    }),
-  };
-  return {
-    name,
-    clock,
-    atStart,
-    url: server.url,
-    services,
-    dataDir,
-    async close() {
-      await server.close();
-      await services.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  }
 }
 
 async function skewMetric(url: string): Promise<number> {

@@ -299,6 +299,24 @@ function tokenCounts(result: RunResult): string {
   return ['pk', 'sk', 'tk'].map((usage) => countOf(result, usage)).join('/');
 }
 
+/**
+ * `tessera serve` on `env`, the full workload against it, and a scanner for every secret it handed
+ * out; a control planted in the data folder. `timings()` says where the seconds went.
+ */
+async function serveAndRun(env: Record<string, string>, dataDir: string) {
+  const started = performance.now();
+  const serve = await startServe(env, tempDir('log'), defer);
+  const ran = performance.now();
+  const result = await run(serve.url);
+  const scanning = performance.now();
+  assertFullRun(result);
+  const scanner = new SecretScanner(secretsOf(result));
+  plantControl(join(dataDir, 'scanner-control.bin'));
+  const timings = (): string =>
+    `seconds: start ${seconds(ran - started)}, run ${seconds(scanning - ran)}, scan ${seconds(performance.now() - scanning)}`;
+  return { serve, result, scanner, timings };
+}
+
 test('SQLite: after the full run no secret token, temporary token, password or session id is in the database, its -wal and -shm, the data folder or the log (running and stopped); every live public token is; each secret token shows in one answer', {
   timeout: 240_000,
 }, async (t) => {
@@ -311,14 +329,7 @@ test('SQLite: after the full run no secret token, temporary token, password or s
     TESSERA_DATA_DIR: dataDir,
     TESSERA_DATABASE_URL: `sqlite:${join(dataDir, 'tessera.db')}`,
   };
-  const started = performance.now();
-  const serve = await startServe(env, tempDir('log'), defer);
-  const ran = performance.now();
-  const result = await run(serve.url);
-  const scanning = performance.now();
-  assertFullRun(result);
-  const scanner = new SecretScanner(secretsOf(result));
-  plantControl(join(dataDir, 'scanner-control.bin'));
+  const { serve, result, scanner, timings } = await serveAndRun(env, dataDir);
   for (const name of ['tessera.db', 'tessera.db-wal', 'tessera.db-shm'])
     assert.ok(existsSync(join(dataDir, name)), `${name} exists while the server runs`);
   assert.ok(statSync(join(dataDir, 'tessera.db-wal')).size > 0, 'the -wal holds pages');
@@ -358,9 +369,7 @@ test('SQLite: after the full run no secret token, temporary token, password or s
     'SQLite: deleted pk still in the database files': deletedPublicFound(result, stopped),
     'SQLite: plaintext hits': leaks.length,
   };
-  t.diagnostic(
-    `seconds: start ${seconds(ran - started)}, run ${seconds(scanning - ran)}, scan ${seconds(performance.now() - scanning)}`,
-  );
+  t.diagnostic(timings());
   report(t, 'T01', figures);
   recordFigures('T01', figures);
   assert.equal(leaks.length, 0, `secrets found:\n${describeHits(leaks)}`);
@@ -398,14 +407,7 @@ test('PostgreSQL + Redis: after the full run no secret token, temporary token, p
     TESSERA_KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY,
     TESSERA_REDIS_URL: redis.url,
   };
-  const started = performance.now();
-  const serve = await startServe(env, tempDir('log'), defer);
-  const ran = performance.now();
-  const result = await run(serve.url);
-  const scanning = performance.now();
-  assertFullRun(result);
-  const scanner = new SecretScanner(secretsOf(result));
-  plantControl(join(dataDir, 'scanner-control.bin'));
+  const { serve, result, scanner, timings } = await serveAndRun(env, dataDir);
   // Stopped first: the last usage flush and Redis sync happen on the way out.
   await serve.stop();
   const dump = await pgDump(databaseUrl);
@@ -456,9 +458,7 @@ test('PostgreSQL + Redis: after the full run no secret token, temporary token, p
     'PostgreSQL + Redis: live pk found in the dump / the PostgreSQL tables / the WAL': `${inDump.found}/${inDump.live} / ${inFolder.found}/${inFolder.live} / ${inWal.found}/${inWal.live}`,
     'PostgreSQL + Redis: plaintext hits': leaks.length,
   };
-  t.diagnostic(
-    `seconds: start ${seconds(ran - started)}, run ${seconds(scanning - ran)}, scan ${seconds(performance.now() - scanning)}`,
-  );
+  t.diagnostic(timings());
   report(t, 'T01', figures);
   recordFigures('T01', figures);
   assert.equal(leaks.length, 0, `secrets found:\n${describeHits(leaks)}`);

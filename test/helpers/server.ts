@@ -34,10 +34,16 @@ export function tempDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'tessera-test-'));
 }
 
+export interface ServerOptions {
+  readonly env?: Env;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** What `tessera serve` logs from: the node's clock and the database's differ by more than 5 s. */
+  readonly onClockSkew?: (skewMs: number) => void;
+}
+
 /** Starts the real server on 127.0.0.1 and a free port, on its own SQLite database. */
-export async function startTestServer(
-  options: { readonly env?: Env; readonly clock?: Clock; readonly logger?: Logger } = {},
-): Promise<TestServer> {
+export async function startTestServer(options: ServerOptions = {}): Promise<TestServer> {
   const dataDir = tempDataDir();
   const postgres = options.env?.['TESSERA_DATABASE_URL']?.startsWith('postgres') ?? false;
   const config = loadConfig({
@@ -47,7 +53,10 @@ export async function startTestServer(
     ...(postgres ? { TESSERA_KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY } : {}),
     ...options.env,
   });
-  const services = await createServices(config, options.clock ? { clock: options.clock } : {});
+  const services = await createServices(config, {
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.onClockSkew ? { onClockSkew: options.onClockSkew } : {}),
+  });
   let server: RunningServer;
   try {
     server = await startServer(services, options.logger ?? silentLogger);
@@ -103,16 +112,12 @@ export async function createTestAccount(
 /** Starts the real server with `config` written to a TESSERA_CONFIG file, removed again by close(). */
 export async function startConfiguredServer(
   config: Readonly<Record<string, unknown>>,
-  options: { readonly clock?: Clock; readonly env?: Env; readonly logger?: Logger } = {},
+  options: ServerOptions = {},
 ): Promise<TestServer> {
   const configDir = mkdtempSync(join(tmpdir(), 'tessera-config-'));
   const configFile = join(configDir, 'tessera.json');
   writeFileSync(configFile, JSON.stringify(config));
-  const server = await startTestServer({
-    env: { TESSERA_CONFIG: configFile, ...options.env },
-    ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.logger ? { logger: options.logger } : {}),
-  });
+  const server = await startTestServer({ ...options, env: { TESSERA_CONFIG: configFile, ...options.env } });
   return {
     ...server,
     async close() {
